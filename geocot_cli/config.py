@@ -1,0 +1,127 @@
+"""Frozen option objects, one per job, checked once when built.
+
+The same names are CLI flags (``--tile``), recipe keys (``tile:``) and Python arguments.
+
+>>> TilingOptions(tile=800, overlap=160).stride
+640
+>>> TilingOptions(tile=100, overlap=100)
+Traceback (most recent call last):
+...
+geocot_cli.errors.TilingError: overlap (100) must be smaller than tile (100); try --overlap 20
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .boxes import check_convention
+from .errors import ConfigError, TilingError
+
+__all__ = ["BackendOptions", "GenerationOptions", "OutputOptions", "TilingOptions"]
+
+
+@dataclass(frozen=True)
+class TilingOptions:
+    """How a scene is cut into model-sized tiles.
+
+    tile: side of a square tile in scene pixels. overlap: pixels shared by neighbouring tiles, so
+    an object cut by one tile's edge is whole in its neighbour. bands: 1-based band indexes to feed
+    as RGB (None: first three, or the only one). min_valid: tiles with a smaller fraction of valid
+    (not nodata / masked) pixels are skipped without calling the model.
+    """
+
+    tile: int = 800
+    overlap: int = 160
+    bands: tuple[int, ...] | None = None
+    min_valid: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.tile <= 0:
+            raise TilingError(f"tile ({self.tile}) must be a positive number of pixels; try --tile 800")
+        if self.overlap < 0:
+            raise TilingError(f"overlap ({self.overlap}) must be >= 0; try --overlap 160")
+        if self.overlap >= self.tile:
+            raise TilingError(
+                f"overlap ({self.overlap}) must be smaller than tile ({self.tile}); "
+                f"try --overlap {self.tile // 5}"
+            )
+        if self.bands is not None:
+            if len(self.bands) not in (1, 3) or any(b < 1 for b in self.bands):
+                raise ConfigError(
+                    f"bands {','.join(map(str, self.bands))} must be one or three 1-based band "
+                    "indexes, e.g. --bands 1,2,3 or --bands 4"
+                )
+        if not 0.0 <= self.min_valid <= 1.0:
+            raise ConfigError(f"min_valid ({self.min_valid}) must be between 0 and 1")
+
+    @property
+    def stride(self) -> int:
+        """Distance between the origins of neighbouring tiles."""
+        return self.tile - self.overlap
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """How the model decodes: greedy by default, as the paper's chat script does."""
+
+    max_new_tokens: int = 1024
+    repetition_penalty: float = 1.1
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    batch_size: int = 4
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens <= 0:
+            raise ConfigError(f"max_new_tokens ({self.max_new_tokens}) must be > 0")
+        if self.repetition_penalty <= 0:
+            raise ConfigError(f"repetition_penalty ({self.repetition_penalty}) must be > 0")
+        if self.batch_size <= 0:
+            raise ConfigError(f"batch_size ({self.batch_size}) must be > 0; try --batch-size 4")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature ({self.temperature}) must be > 0")
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """Where and how results are written."""
+
+    overwrite: bool = False
+    nms_iou: float = 0.5
+    box_convention: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.nms_iou <= 1.0:
+            raise ConfigError(f"nms_iou ({self.nms_iou}) must be in (0, 1]")
+        if self.box_convention is not None:
+            check_convention(self.box_convention)
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Which model answers, and how it is reached.
+
+    backend: ``hf`` (transformers, in this process) or ``openai`` (an OpenAI-compatible server).
+    model: a folder or hub id (hf), or the served model's name (openai); None = bundled demo model.
+    """
+
+    model: str | None = None
+    backend: str = "hf"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 4
+    box_convention: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+    generation: GenerationOptions = GenerationOptions()
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("hf", "openai"):
+            raise ConfigError(f"unknown backend {self.backend!r}; use hf or openai")
+        if self.backend == "openai" and not self.base_url:
+            raise ConfigError("--backend openai needs --base-url, e.g. http://localhost:8000/v1")
+        if self.concurrency <= 0:
+            raise ConfigError(f"concurrency ({self.concurrency}) must be > 0")
+        if self.box_convention is not None:
+            check_convention(self.box_convention)

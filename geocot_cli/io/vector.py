@@ -1,0 +1,233 @@
+"""Vector output: features as a GeoDataFrame, written as a GeoPackage or an RFC 7946 GeoJSON.
+
+:func:`features_to_frame` turns :class:`~geocot_cli.georef.Feature` objects into a GeoDataFrame
+whose columns carry the model's words (label, claim, answer, full trace) next to each polygon.
+:func:`write_layers` writes named frames, choosing the format by extension:
+
+- ``.gpkg``: GeoPackage through pyogrio, every layer in its frame's CRS (the scene CRS), all layers
+  in one file. A frame without a CRS is written too (coordinates are scene pixels).
+- ``.geojson`` / ``.json``: RFC 7946, reprojected to EPSG:4326 (lon, lat). GeoJSON holds one
+  layer, so only the ``evidence`` layer is written (the first layer when there is none named so);
+  the other layers are left out with a warning on the ``geocot`` logger. A frame without a CRS
+  cannot be placed on the globe and raises :class:`~geocot_cli.errors.OutputError`.
+
+Writing is atomic: the file is built in a hidden temporary folder next to the output and moved into
+place with :func:`os.replace`; on any failure the temporary folder is removed and an existing
+output is left untouched. Model text may hold anything: NUL characters (which GDAL would cut the
+text at) are removed and lone UTF-16 surrogates become U+FFFD; everything else round-trips.
+
+Heavy imports (geopandas, pyogrio, pyproj) happen inside the functions.
+
+>>> from pathlib import Path
+>>> import tempfile
+import warnings
+>>> out = Path(tempfile.mkdtemp()) / "empty.gpkg"
+>>> write_layers(out, {"evidence": features_to_frame([], "EPSG:32618")}).name
+'empty.gpkg'
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import OutputError
+
+if TYPE_CHECKING:
+    import geopandas
+
+    from ..georef import Feature
+
+__all__ = ["COLUMNS", "EXTENSIONS", "features_to_frame", "write_layers"]
+
+log = logging.getLogger("geocot")
+
+#: Attribute columns of an evidence layer, in order (the geometry column comes last).
+COLUMNS: tuple[str, ...] = (
+    "label", "claim", "score", "tile_id", "task", "answer", "trace", "edge_margin",
+    "merged_from", "n_merged", "x1", "y1", "x2", "y2",
+)
+
+#: Output extensions and the GDAL driver each one selects.
+EXTENSIONS: dict[str, str] = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
+
+_TEXT = ("label", "claim", "tile_id", "task", "answer", "trace", "merged_from")
+_FLOAT = ("score", "edge_margin", "x1", "y1", "x2", "y2")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(text: Any) -> Any:
+    """Make a string safe for GDAL: drop NUL characters, replace lone surrogates with U+FFFD."""
+    if not isinstance(text, str):
+        return text
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if _SURROGATE.search(text):
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _crs(crs: Any) -> Any:
+    if crs is None:
+        return None
+    import pyproj
+
+    try:
+        return pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError as exc:
+        raise OutputError(
+            f"cannot use CRS {crs!r} for output ({exc}); pass an EPSG code such as EPSG:32618"
+        ) from exc
+
+
+def features_to_frame(features: Sequence[Feature], crs: Any) -> geopandas.GeoDataFrame:
+    """A GeoDataFrame with one row per feature, columns :data:`COLUMNS` plus ``geometry``.
+
+    ``crs`` is the scene CRS (anything pyproj reads, a rasterio CRS included) or None for a scene
+    without one. ``merged_from`` is comma-joined, ``score`` and ``answer`` may be null, and an
+    ``edge_margin`` of infinity (no tile edge inside the scene) is written as null. An empty list
+    still gives every column and a Polygon geometry type, so an empty layer keeps its schema.
+
+    >>> frame = features_to_frame([], "EPSG:32618")
+    >>> list(frame.columns)[:3], len(frame), frame.attrs["geometry_type"]
+    (['label', 'claim', 'score'], 0, 'Polygon')
+    """
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+
+    feats = list(features)
+    columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+    for f in feats:
+        x1, y1, x2, y2 = (float(v) for v in f.scene_box)
+        margin = float(f.edge_margin)
+        row = (
+            _clean(f.label), _clean(f.claim), np.nan if f.score is None else float(f.score),
+            _clean(f.tile_id), _clean(f.task), _clean(f.answer), _clean(f.trace),
+            margin if math.isfinite(margin) else np.nan, _clean(",".join(f.merged_from)),
+            len(f.merged_from), x1, y1, x2, y2,
+        )
+        for name, value in zip(COLUMNS, row):
+            columns[name].append(value)
+    data = {}
+    for name, values in columns.items():
+        if name in _TEXT:
+            data[name] = pd.Series(values, dtype=object)
+        elif name in _FLOAT:
+            data[name] = pd.Series(values, dtype="float64")
+        else:
+            data[name] = pd.Series(values, dtype="int64")
+    crs = _crs(crs)
+    geometry = gpd.GeoSeries([f.geometry for f in feats], crs=crs)
+    frame = gpd.GeoDataFrame(data, geometry=geometry, crs=crs)
+    frame.attrs["geometry_type"] = "Polygon"
+    return frame
+
+
+def _check_target(path: Path, overwrite: bool) -> str:
+    ext = path.suffix.lower()
+    if ext not in EXTENSIONS:
+        raise OutputError(
+            f"unknown output extension {ext or '(none)'!r} in {path}; use one of "
+            + ", ".join(EXTENSIONS)
+        )
+    parent = path.parent
+    if not parent.exists():
+        raise OutputError(f"output folder {parent} does not exist; create it or choose another path")
+    if not parent.is_dir():
+        raise OutputError(f"output folder {parent} is not a folder; choose another path")
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give a file name ending in {ext}")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} exists; pass --overwrite")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {parent} is not writable; choose another folder")
+    return EXTENSIONS[ext]
+
+
+def _prepared(frame: geopandas.GeoDataFrame) -> geopandas.GeoDataFrame:
+    """A copy of ``frame`` with every text cell made safe for GDAL."""
+    import pandas as pd
+
+    out = frame.copy()
+    for name in out.columns:
+        if name != out.geometry.name and (
+            out[name].dtype == object or pd.api.types.is_string_dtype(out[name].dtype)
+        ):
+            out[name] = out[name].map(_clean)
+    return out
+
+
+def _geometry_type(frame: geopandas.GeoDataFrame) -> str | None:
+    kind = frame.attrs.get("geometry_type")
+    if kind is None and len(frame) == 0:
+        return "Unknown"
+    return kind
+
+
+def write_layers(
+    path: str | os.PathLike[str],
+    layers: Mapping[str, geopandas.GeoDataFrame],
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write named GeoDataFrames to ``path`` (``.gpkg``, ``.geojson`` or ``.json``) atomically.
+
+    See the module docstring for what each format holds. Returns the path written. Raises
+    :class:`~geocot_cli.errors.OutputError` (one line, saying what to do) for an existing output
+    without ``overwrite``, an unknown extension, a missing or read-only folder, a GeoJSON of a
+    frame without a CRS, or a write that fails.
+    """
+    import pyogrio
+    import pyogrio.errors
+
+    path = Path(path)
+    driver = _check_target(path, overwrite)
+    if not layers:
+        raise OutputError(f"no layers to write to {path}; pass at least the evidence layer")
+    plan: list[tuple[str, geopandas.GeoDataFrame, dict[str, str]]] = []
+    if driver == "GeoJSON":
+        name = "evidence" if "evidence" in layers else next(iter(layers))
+        frame = layers[name]
+        if frame.crs is None:
+            raise OutputError(
+                "scene has no CRS; write a .gpkg (pixel coordinates) or georeference the raster"
+            )
+        skipped = [other for other in layers if other != name]
+        if skipped:
+            log.warning("GeoJSON holds one layer: wrote %r, left out %s", name, ", ".join(skipped))
+        wgs84 = frame.to_crs("EPSG:4326")
+        wgs84.attrs = dict(frame.attrs)
+        plan.append((name, wgs84, {"RFC7946": "YES"}))
+    else:
+        plan = [(name, frame, {}) for name, frame in layers.items()]
+
+    workdir = None
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        target = workdir / path.name
+        for name, frame, options in plan:
+            with warnings.catch_warnings():  # a frame without CRS is written on purpose (pixels)
+                warnings.filterwarnings("ignore", message="'crs' was not provided")
+                pyogrio.write_dataframe(
+                    _prepared(frame), target, layer=name, driver=driver,
+                    geometry_type=_geometry_type(frame), layer_options=options or None,
+                )
+        os.replace(target, path)
+    except (OSError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        if isinstance(exc, OutputError):
+            raise
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise OutputError(f"could not write {path}: {reason}; check the folder and free space") from exc
+    finally:
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return path

@@ -1,0 +1,461 @@
+"""Open any GDAL raster as a scene: CRS, transform, mask, RGB bands and one scene-level 8-bit stretch.
+
+:func:`open_scene` checks the raster once (path, bands, dtype) and measures the stretch from a
+decimated read, so every tile of the scene is mapped to 8 bits the same way. :class:`Scene` is a
+frozen value: it keeps the path, not an open file, and opens the raster for each read (or uses a
+dataset from :meth:`Scene.open` when many windows are read in a row, as the tiler does).
+
+Masks follow GDAL: a nodata value, an alpha band, an internal mask, and for float rasters any
+NaN or infinite value. As in GDAL's dataset mask, a pixel is valid when any chosen band is valid;
+masked values are black (0) in the images a scene returns.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.coords import BoundingBox
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp, MaskFlags
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.io import DatasetReader
+from rasterio.windows import Window
+from shapely.geometry import Polygon
+
+from .errors import BandError, ConfigError, SceneError
+
+__all__ = ["MASK_SOURCES", "NoCRSWarning", "STRETCHES", "Scene", "open_scene", "stretch_band"]
+
+#: Accepted values of ``open_scene(..., stretch=...)``.
+STRETCHES: tuple[str, ...] = ("auto", "percentile", "none")
+
+#: Where a scene's validity mask comes from.
+MASK_SOURCES: tuple[str, ...] = ("nodata", "alpha", "internal", "nan", "none")
+
+#: Long side, in pixels, of the decimated read that measures the stretch.
+STRETCH_SAMPLE = 1024
+
+#: Long side, in pixels, of the decimated mask read behind :meth:`Scene.valid_fraction`.
+VALID_SAMPLE = 64
+
+#: Percentiles mapped to 0 and 255 by the percentile stretch.
+PERCENTILES = (2.0, 98.0)
+
+
+class NoCRSWarning(UserWarning):
+    """A raster without a CRS: results stay in its pixel (or file) coordinates."""
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A raster ready to be tiled: its georeferencing, the bands fed as RGB and their 8-bit stretch.
+
+    ``bands`` are 1-based (one band is repeated to three channels). ``stretch`` holds one
+    ``(lo, hi)`` per band, mapped linearly to 0-255; ``None`` means uint8 values pass unchanged.
+    ``transform`` is the file's affine (the identity when it has none); ``georeferenced`` is
+    False when the raster has no CRS. Build one with :func:`open_scene`.
+    """
+
+    path: str
+    width: int
+    height: int
+    count: int
+    dtype: str
+    crs: CRS | None
+    transform: Affine
+    nodata: float | None
+    bands: tuple[int, ...]
+    stretch: tuple[tuple[float, float], ...] | None
+    mask_source: str
+    georeferenced: bool
+
+    @property
+    def window(self) -> Window:
+        """The window of the whole scene."""
+        return Window(0, 0, self.width, self.height)
+
+    @property
+    def corners(self) -> tuple[tuple[float, float], ...]:
+        """The four outer corners (top-left, top-right, bottom-right, bottom-left) in scene coordinates."""
+        t, w, h = self.transform, self.width, self.height
+        return tuple(t @ xy for xy in ((0, 0), (w, 0), (w, h), (0, h)))
+
+    @property
+    def bounds(self) -> BoundingBox:
+        """``(left, bottom, right, top)`` of the footprint, whatever the rotation or flip."""
+        xs, ys = zip(*self.corners)
+        return BoundingBox(min(xs), min(ys), max(xs), max(ys))
+
+    @property
+    def footprint(self) -> Polygon:
+        """The scene outline in its CRS (pixel coordinates without one), through the full affine."""
+        return Polygon(self.corners)
+
+    @contextmanager
+    def open(self) -> Iterator[DatasetReader]:
+        """The raster opened for reading; pass it as ``dataset=`` to read many windows in a row."""
+        with _quiet():
+            try:
+                dataset = rasterio.open(self.path)
+            except RasterioError as exc:
+                raise SceneError(f"{self.path} can no longer be opened ({_gdal_message(exc)})") from exc
+        with dataset:
+            yield dataset
+
+    def read(
+        self, window: Window, *, dataset: DatasetReader | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The window as an 8-bit ``(h, w, 3)`` image and its ``(h, w)`` validity mask.
+
+        The scene stretch is applied; masked pixels are 0. A block that cannot be decoded
+        raises :class:`SceneError`.
+        """
+        if dataset is None:
+            with self.open() as ds:
+                return self.read(window, dataset=ds)
+        try:
+            data = dataset.read(list(self.bands), window=window)
+            band_valid = self._band_valid(dataset, data, window=window)
+        except RasterioError as exc:
+            raise self._read_error(window, exc) from exc
+        image = _to_uint8(data, self.stretch, band_valid)
+        if image.shape[0] == 1:
+            image = np.repeat(image, 3, axis=0)
+        image = np.ascontiguousarray(image.transpose(1, 2, 0))
+        if band_valid is None:
+            valid = np.ones(data.shape[1:], dtype=bool)
+        else:
+            valid = band_valid.any(axis=0)
+        return image, valid
+
+    def valid_fraction(self, window: Window, *, dataset: DatasetReader | None = None) -> float:
+        """Estimated share of valid pixels in ``window``, from a mask read of at most 64 px a side.
+
+        1.0 without any mask (nothing is read). The mask is read decimated (from overviews when
+        the file has them), so nodata tiles are skipped without reading their pixels.
+        """
+        if self.mask_source == "none":
+            return 1.0
+        if dataset is None:
+            with self.open() as ds:
+                return self.valid_fraction(window, dataset=ds)
+        out_shape = _decimated_shape(int(window.height), int(window.width), VALID_SAMPLE)
+        if 0 in out_shape:
+            return 0.0
+        try:
+            band_valid = self._band_valid(dataset, None, window=window, out_shape=out_shape)
+        except RasterioError as exc:
+            raise self._read_error(window, exc) from exc
+        if band_valid is None:
+            return 1.0
+        return float(band_valid.any(axis=0).mean())
+
+    def _band_valid(
+        self,
+        dataset: DatasetReader,
+        data: np.ndarray | None,
+        *,
+        window: Window | None = None,
+        out_shape: tuple[int, int] | None = None,
+    ) -> np.ndarray | None:
+        """Per-band validity ``(k, h, w)`` of ``data`` (read here when None), or None: all valid."""
+        return _band_valid(
+            dataset, self.bands, self.mask_source, self.nodata, self.dtype, data, window, out_shape
+        )
+
+    def _read_error(self, window: Window, exc: Exception) -> SceneError:
+        row, col = int(window.row_off), int(window.col_off)
+        return SceneError(
+            f"{self.path}: pixels at rows {row}-{row + int(window.height) - 1}, columns "
+            f"{col}-{col + int(window.width) - 1} cannot be read ({_gdal_message(exc)}); the file "
+            f"is damaged: check it with `gdalinfo -checksum {self.path}` and re-create or re-download it"
+        )
+
+
+def open_scene(
+    path: str | os.PathLike[str], bands: Sequence[int] | None = None, stretch: str = "auto"
+) -> Scene:
+    """Open a GDAL raster as a :class:`Scene`, choosing RGB bands and measuring the 8-bit stretch.
+
+    ``bands`` are 1-based, one or three of them. Without them: the bands whose colour
+    interpretation is red, green and blue, else the first three that are not alpha, else the
+    only (non-alpha) band. ``stretch``: ``auto`` (uint8 unchanged, other types percentile),
+    ``percentile`` (2nd-98th percentile per band, from a decimated read of valid pixels) or
+    ``none`` (values clipped to 0-255). Raises :class:`SceneError` or :class:`BandError`.
+    """
+    if stretch not in STRETCHES:
+        raise ConfigError(f"stretch {stretch!r} is not one of {', '.join(STRETCHES)}; try --stretch auto")
+    name = os.fspath(path)
+    _check_path(name)
+    with _quiet():
+        try:
+            dataset = rasterio.open(name)
+        except RasterioError as exc:
+            raise _open_error(name, exc) from exc
+    with dataset as ds:
+        if ds.width <= 0 or ds.height <= 0:
+            raise SceneError(f"{name} is {ds.width} x {ds.height} pixels; pass a raster with pixels in it")
+        if ds.count == 0:
+            raise SceneError(_no_band_message(name, ds))
+        chosen = _choose_bands(name, ds, bands)
+        dtypes = {ds.dtypes[b - 1] for b in chosen}
+        if any(np.dtype(d).kind == "c" for d in dtypes):
+            raise BandError(
+                f"{name} bands {_fmt(chosen)} hold complex values; convert them to amplitude first "
+                f"(e.g. gdal_translate -ot Float32) or pick other --bands"
+            )
+        dtype = str(np.result_type(*sorted(dtypes)))
+        nodata = None if ds.nodata is None else float(ds.nodata)
+        mask_source = _mask_source(ds, chosen, nodata, dtype)
+        crs = ds.crs if ds.crs else None
+        if crs is None:
+            _warn_no_crs(name, ds)
+        try:
+            lohi = _measure_stretch(ds, chosen, stretch, mask_source, nodata, dtype)
+        except RasterioError as exc:
+            raise SceneError(
+                f"{name}: pixels cannot be read ({_gdal_message(exc)}); the file is damaged: check it "
+                f"with `gdalinfo -checksum {name}` and re-create or re-download it"
+            ) from exc
+        return Scene(
+            path=name,
+            width=ds.width,
+            height=ds.height,
+            count=ds.count,
+            dtype=dtype,
+            crs=crs,
+            transform=ds.transform,
+            nodata=nodata,
+            bands=chosen,
+            stretch=lohi,
+            mask_source=mask_source,
+            georeferenced=crs is not None,
+        )
+
+
+def stretch_band(values: np.ndarray, lohi: tuple[float, float]) -> np.ndarray:
+    """Map ``values`` linearly from ``lo..hi`` to 0..255 (uint8), clipping outside values.
+
+    A flat band (``lo == hi``) maps lo to 128; NaN maps to 0.
+
+    >>> stretch_band(np.array([0, 500, 1000, 2000]), (0.0, 1000.0)).tolist()
+    [0, 128, 255, 255]
+    >>> stretch_band(np.array([9, 10, 11]), (10.0, 10.0)).tolist()
+    [0, 128, 255]
+    """
+    lo, hi = lohi
+    x = np.asarray(values, dtype=np.float64)
+    if hi > lo:
+        y = np.clip((x - lo) * (255.0 / (hi - lo)), 0.0, 255.0)
+    else:
+        y = np.where(x < lo, 0.0, np.where(x > hi, 255.0, 128.0))
+    return np.rint(np.nan_to_num(y, nan=0.0)).astype(np.uint8)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence rasterio's own warning for rasters without a geotransform (we warn once, ourselves)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        yield
+
+
+def _fmt(bands: Sequence[int]) -> str:
+    return ",".join(str(b) for b in bands)
+
+
+def _gdal_message(exc: BaseException) -> str:
+    """GDAL's own words for a failure (rasterio often chains them as the cause)."""
+    cause = exc.__cause__ or exc.__context__
+    text = str(cause if cause is not None and str(cause) else exc)
+    return text.strip().rstrip(".")
+
+
+def _check_path(name: str) -> None:
+    remote = name.startswith("/vsi") or "://" in name or re.match(r"^[A-Za-z0-9_]{2,}:", name)
+    if remote:
+        return
+    p = Path(name)
+    if p.is_dir():
+        raise SceneError(
+            f"{name} is a directory, not a raster; pass a GeoTIFF (or other GDAL raster) inside it"
+        )
+    if not p.exists():
+        raise SceneError(f"{name} does not exist; check the path (a GeoTIFF or other GDAL raster)")
+
+
+def _open_error(name: str, exc: RasterioError) -> SceneError:
+    msg = _gdal_message(exc)
+    if "dimensions" in msg.lower():
+        return SceneError(f"{name} has no pixels ({msg}); pass a raster with a non-zero width and height")
+    if "not recognized" in msg or "not recognised" in msg:
+        return SceneError(
+            f"{name} is not a raster GDAL can read; pass a GeoTIFF, COG, JPEG2000, PNG or another GDAL raster"
+        )
+    return SceneError(
+        f"{name} cannot be opened as a raster ({msg}); check it with `gdalinfo {name}` "
+        "and re-create or re-download it"
+    )
+
+
+def _no_band_message(name: str, ds: DatasetReader) -> str:
+    subs = list(ds.subdatasets)
+    if subs:
+        return (
+            f"{name} holds {len(subs)} subdatasets and no bands of its own; "
+            f"open one of them instead, e.g. {subs[0]}"
+        )
+    return f"{name} has no raster bands; pass a raster with at least one band"
+
+
+def _choose_bands(name: str, ds: DatasetReader, bands: Sequence[int] | None) -> tuple[int, ...]:
+    count = ds.count
+    if bands is not None:
+        chosen = tuple(int(b) for b in bands)
+        example = "1,2,3" if count >= 3 else "1"
+        if len(chosen) not in (1, 3):
+            raise BandError(
+                f"bands {_fmt(chosen)} must be one or three band indexes; {name} has {count} "
+                f"band(s), e.g. --bands {example}"
+            )
+        for b in chosen:
+            if not 1 <= b <= count:
+                raise BandError(
+                    f"band {b} is out of range: {name} has {count} band(s), numbered 1 to {count}; "
+                    f"try --bands {example}"
+                )
+        return chosen
+    interp = list(ds.colorinterp)
+    usable = [i + 1 for i, ci in enumerate(interp) if ci != ColorInterp.alpha]
+    if not usable:
+        raise BandError(f"{name} has only an alpha band and no image band; pass a raster with image bands")
+    if len(usable) >= 3:
+        colours = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+        rgb = [interp.index(c) + 1 for c in colours if c in interp]
+        if len(rgb) == 3:
+            return tuple(rgb)
+        return tuple(usable[:3])
+    return (usable[0],)
+
+
+def _mask_source(ds: DatasetReader, bands: tuple[int, ...], nodata: float | None, dtype: str) -> str:
+    flags = {f for b in bands for f in ds.mask_flag_enums[b - 1]}
+    is_float = np.dtype(dtype).kind == "f"
+    if MaskFlags.alpha in flags:
+        return "alpha"
+    if MaskFlags.per_dataset in flags:
+        return "internal"
+    if MaskFlags.nodata in flags:
+        return "nan" if nodata is not None and math.isnan(nodata) else "nodata"
+    return "nan" if is_float else "none"
+
+
+def _band_valid(
+    ds: DatasetReader,
+    bands: tuple[int, ...],
+    mask_source: str,
+    nodata: float | None,
+    dtype: str,
+    data: np.ndarray | None,
+    window: Window | None,
+    out_shape: tuple[int, int] | None,
+) -> np.ndarray | None:
+    """Per-band validity ``(k, h, w)``: GDAL's mask (alpha, internal, nodata) and, for floats, finiteness."""
+    if mask_source == "none":
+        return None
+    k = len(bands)
+    valid: np.ndarray | None = None
+    uses_gdal_mask = mask_source in ("alpha", "internal", "nodata") or (
+        mask_source == "nan" and nodata is not None
+    )
+    if uses_gdal_mask:
+        # alpha and internal masks are per dataset: one band's mask is every band's mask
+        idx = list(bands[:1]) if mask_source in ("alpha", "internal") else list(bands)
+        shape = None if out_shape is None else (len(idx), *out_shape)
+        masks = ds.read_masks(idx, window=window, out_shape=shape)
+        valid = np.broadcast_to(masks > 0, (k, *masks.shape[1:]))
+    if np.dtype(dtype).kind == "f":
+        if data is None:
+            shape = None if out_shape is None else (k, *out_shape)
+            data = ds.read(list(bands), window=window, out_shape=shape)
+        finite = np.isfinite(data)
+        valid = finite if valid is None else valid & finite
+    return valid
+
+
+def _to_uint8(
+    data: np.ndarray, stretch: tuple[tuple[float, float], ...] | None, band_valid: np.ndarray | None
+) -> np.ndarray:
+    if stretch is None:
+        out = data.astype(np.uint8, copy=True)
+    else:
+        out = np.stack([stretch_band(band, lohi) for band, lohi in zip(data, stretch)])
+    if band_valid is not None:
+        out[~band_valid] = 0
+    return out
+
+
+def _decimated_shape(height: int, width: int, limit: int) -> tuple[int, int]:
+    scale = max(height, width) / limit
+    if scale <= 1:
+        return height, width
+    return max(1, math.ceil(height / scale)), max(1, math.ceil(width / scale))
+
+
+def _measure_stretch(
+    ds: DatasetReader,
+    bands: tuple[int, ...],
+    stretch: str,
+    mask_source: str,
+    nodata: float | None,
+    dtype: str,
+) -> tuple[tuple[float, float], ...] | None:
+    """Per-band (lo, hi) from one decimated read (GDAL uses overviews when the file has them)."""
+    is_uint8 = np.dtype(dtype) == np.uint8
+    if stretch == "none" or (stretch == "auto" and is_uint8):
+        return None if is_uint8 else tuple((0.0, 255.0) for _ in bands)
+    out_shape = _decimated_shape(ds.height, ds.width, STRETCH_SAMPLE)
+    data = ds.read(list(bands), out_shape=(len(bands), *out_shape))
+    valid = _band_valid(ds, bands, mask_source, nodata, dtype, data, None, out_shape)
+    result = []
+    for i, band in enumerate(data):
+        values = band if valid is None else band[valid[i]]
+        if values.size:
+            lo, hi = np.percentile(values.astype(np.float64), PERCENTILES)
+            result.append((float(lo), float(hi)))
+        elif np.dtype(dtype).kind in "iu":
+            info = np.iinfo(dtype)
+            result.append((float(info.min), float(info.max)))
+        else:
+            result.append((0.0, 1.0))
+    return tuple(result)
+
+
+def _warn_no_crs(name: str, ds: DatasetReader) -> None:
+    gcps, _ = ds.gcps
+    if gcps or ds.rpcs:
+        advice = f"it has only GCPs/RPCs: warp it first, e.g. `gdalwarp {name} warped.tif`"
+    elif ds.transform.is_identity:
+        advice = (
+            "results stay in pixel coordinates; georeference it "
+            "(e.g. gdal_edit.py -a_srs/-a_ullr) for map output"
+        )
+    else:
+        advice = (
+            f"results stay in its file coordinates with no CRS; assign one with "
+            f"`gdal_edit.py -a_srs EPSG:XXXX {name}`"
+        )
+    warnings.warn(f"{name} has no CRS; {advice}", NoCRSWarning, stacklevel=3)

@@ -1,0 +1,153 @@
+"""Cut a scene into overlapping, model-sized tiles that carry their own georeferencing.
+
+Tiles are square (``options.tile`` pixels) and step by ``options.stride``; the last row and column
+are shifted back to end at the scene edge, so every pixel is in some tile and every tile is full
+size (a scene smaller than one tile gives one tile of the scene's size). Each tile also has a
+*core*: its share of the overlaps, split at their middle, so the cores partition the scene.
+
+:class:`TileGrid` knows its length before reading anything, and streams: iterating reads one tile
+at a time, and skips (``image=None``) tiles whose valid fraction is below ``options.min_valid``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.windows import Window
+
+from .config import TilingOptions
+from .errors import ConfigError
+from .scene import Scene
+
+__all__ = ["Tile", "TileGrid", "tile_spans"]
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: where it is in the scene, its affine and CRS, and its 8-bit RGB image.
+
+    ``transform`` maps tile pixels to scene coordinates (``rasterio.windows.transform(window,
+    scene.transform)``, computed with ``@`` so that affine >= 3 raises no deprecation warning).
+    ``image`` is ``(h, w, 3)`` uint8, or None when the tile was skipped as mostly nodata.
+    ``core`` is the part of ``window`` this tile owns alone (cores partition the scene).
+    """
+
+    id: str
+    row: int
+    col: int
+    window: Window
+    transform: Affine
+    crs: CRS | None
+    image: np.ndarray | None = field(repr=False, compare=False)
+    valid_fraction: float
+    core: Window
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the image as fed to the model."""
+        if self.image is not None:
+            return int(self.image.shape[1]), int(self.image.shape[0])
+        return int(self.window.width), int(self.window.height)
+
+    @property
+    def skipped(self) -> bool:
+        """True when the tile was not read (too little valid data)."""
+        return self.image is None
+
+
+def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Tiles along one axis as ``(offset, size, core_start, core_stop)``.
+
+    Offsets step by ``tile - overlap``; the last tile ends at ``length``. Overlaps are split at
+    their middle, so the cores ``[core_start, core_stop)`` partition ``[0, length)``.
+
+    >>> tile_spans(250, 100, 20)
+    [(0, 100, 0, 90), (80, 100, 90, 165), (150, 100, 165, 250)]
+    >>> tile_spans(60, 100, 20)
+    [(0, 60, 0, 60)]
+    """
+    if length <= tile:
+        return [(0, length, 0, length)]
+    stride = tile - overlap
+    n = -(-(length - tile) // stride) + 1
+    offsets = [min(i * stride, length - tile) for i in range(n)]
+    cuts = [0] + [(nxt + cur + tile) // 2 for cur, nxt in zip(offsets, offsets[1:])] + [length]
+    return [(off, tile, cuts[i], cuts[i + 1]) for i, off in enumerate(offsets)]
+
+
+class TileGrid:
+    """The tiles of a scene, in row-major order; ``len()`` is known before anything is read.
+
+    >>> from affine import Affine
+    >>> scene = Scene("s.tif", 2000, 1000, 3, "uint8", None, Affine.identity(), None, (1, 2, 3),
+    ...               None, "none", False)
+    >>> grid = TileGrid(scene, TilingOptions(tile=800, overlap=160))
+    >>> len(grid), grid.shape
+    (6, (2, 3))
+    >>> row, col, window, core = grid.windows()[-1]
+    >>> window
+    Window(col_off=1200, row_off=200, width=800, height=800)
+    >>> core
+    Window(col_off=1320, row_off=500, width=680, height=500)
+    """
+
+    def __init__(self, scene: Scene, options: TilingOptions | None = None) -> None:
+        options = options or TilingOptions()
+        if options.bands is not None and tuple(options.bands) != scene.bands:
+            raise ConfigError(
+                f"bands {','.join(map(str, options.bands))} differ from the scene's bands "
+                f"{','.join(map(str, scene.bands))}; open the scene with "
+                "open_scene(path, bands=options.bands)"
+            )
+        self.scene = scene
+        self.options = options
+        self._rows = tile_spans(scene.height, options.tile, options.overlap)
+        self._cols = tile_spans(scene.width, options.tile, options.overlap)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, columns)`` of tiles."""
+        return len(self._rows), len(self._cols)
+
+    def __len__(self) -> int:
+        return len(self._rows) * len(self._cols)
+
+    def __repr__(self) -> str:
+        rows, cols = self.shape
+        return (
+            f"TileGrid({self.scene.path!r}, {rows}x{cols} tiles of {self.options.tile} px, "
+            f"overlap {self.options.overlap})"
+        )
+
+    def windows(self) -> list[tuple[int, int, Window, Window]]:
+        """``(row, col, window, core)`` of every tile, row-major, without reading pixels."""
+        out = []
+        for r, (y, h, cy0, cy1) in enumerate(self._rows):
+            for c, (x, w, cx0, cx1) in enumerate(self._cols):
+                out.append((r, c, Window(x, y, w, h), Window(cx0, cy0, cx1 - cx0, cy1 - cy0)))
+        return out
+
+    def __iter__(self) -> Iterator[Tile]:
+        scene, min_valid = self.scene, self.options.min_valid
+        with scene.open() as dataset:
+            for row, col, window, core in self.windows():
+                fraction = scene.valid_fraction(window, dataset=dataset)
+                image = None
+                if fraction >= min_valid:
+                    image, valid = scene.read(window, dataset=dataset)
+                    fraction = float(valid.mean())
+                yield Tile(
+                    id=f"r{row}c{col}",
+                    row=row,
+                    col=col,
+                    window=window,
+                    transform=scene.transform @ Affine.translation(window.col_off, window.row_off),
+                    crs=scene.crs,
+                    image=image,
+                    valid_fraction=fraction,
+                    core=core,
+                )
