@@ -151,7 +151,9 @@ def georeference(
     scene_transform: Affine | None = None,
     score: float | None = None,
 ) -> Feature:
-    """Turn one piece of evidence (``.label``, ``.claim``, ``.box`` in tile-image pixels) into a Feature.
+    """Turn one piece of evidence into a Feature placed in the scene.
+
+    ``evidence`` has ``.label``, ``.claim`` and ``.box`` (pixels of the tile image as fed).
 
     ``scene_size`` is the scene's (width, height): tile edges on the scene border do not count
     towards ``edge_margin`` (an object there is not cut by tiling). ``scene_transform`` defaults to
@@ -188,8 +190,10 @@ def georeference(
 # --- seam de-duplication --------------------------------------------------------------------
 
 
-def _codes(values: list[str], key: Callable[[str], str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """Integer codes of ``values`` (after ``key``) following the sorted order of the keys, and the keys."""
+def _codes(
+    values: list[str], key: Callable[[str], str] | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Integer codes of ``values`` (after ``key``) in the sorted order of the keys; the keys."""
     keyed = {v: (key(v) if key else v) for v in set(values)}
     names = sorted(set(keyed.values()))
     order = {k: c for c, k in enumerate(names)}
@@ -290,7 +294,7 @@ def _components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
 def _greedy_groups(
     i: list[int], j: list[int], iou: list[float], rank: list[int], tiles: list[int]
 ) -> list[list[int]]:
-    """NMS over a duplicate graph: the best alive copy absorbs one duplicate per other tile, and so on.
+    """NMS over a duplicate graph: the best alive copy absorbs one duplicate per other tile.
 
     Components are independent, so one pass in global rank order equals a pass per component.
     """
@@ -344,7 +348,8 @@ def dedupe_seams(
     >>> def feat(tile, box, margin):
     ...     return Feature(box_polygon(box, Affine.identity()), box, "ship", "", None, tile,
     ...                    "detect", None, "", margin, (tile,))
-    >>> kept = dedupe_seams([feat("r0c0", (90, 0, 100, 10), 0.0), feat("r0c1", (90, 0, 101, 10), 10.0)])
+    >>> cut, whole = feat("r0c0", (90, 0, 100, 10), 0.0), feat("r0c1", (90, 0, 101, 10), 10.0)
+    >>> kept = dedupe_seams([cut, whole])
     >>> [(f.tile_id, f.merged_from) for f in kept]
     [('r0c1', ('r0c0', 'r0c1'))]
     """
@@ -389,28 +394,31 @@ def _dedupe(feats: list[Feature], iou: float, min_cover: float) -> list[Feature]
         return feats
 
     # Rank (0 = best copy) of every feature that has a duplicate; the others keep rank n.
-    nodes = np.unique(np.concatenate([i, j]))
+    involved = np.zeros(n, dtype=bool)
+    involved[i] = True
+    involved[j] = True
+    nodes = np.flatnonzero(involved)
     margin = np.array([feats[k].edge_margin for k in nodes.tolist()], dtype=np.float64)
     score = np.array(
-        [-math.inf if (v := feats[k].score) is None else v for k in nodes.tolist()], dtype=np.float64
+        [-math.inf if (v := feats[k].score) is None else v for k in nodes.tolist()],
+        dtype=np.float64,
     )
     nb = boxes[nodes]
     order = np.lexsort((nb[:, 3], nb[:, 2], nb[:, 1], nb[:, 0], tiles[nodes], -score, -margin))
     rank = np.full(n, n, dtype=np.int64)
     rank[nodes[order]] = np.arange(nodes.size)
 
-    # The usual case, vectorised: a component whose copies all come from different tiles and are
-    # all duplicates of each other (two tiles at a seam, up to four at a corner) is one object.
+    # The usual case, vectorised: a component whose copies are all duplicates of each other (two
+    # tiles at a seam, up to four at a corner) is one object; pairs only join different tiles, so
+    # its copies come from different tiles and the greedy pass would keep them all together.
     comp = _components(n, i, j)
     size = np.bincount(comp[nodes], minlength=n)
     n_edges = np.bincount(comp[i], minlength=n)
-    n_tiles = np.bincount(np.unique(comp[nodes] * len(tile_names) + tiles[nodes]) // len(tile_names),
-                          minlength=n)
     merged = list(map(get("merged_from"), feats))
     single = np.fromiter(
         (merged[k] == (tile_ids[k],) for k in nodes.tolist()), dtype=bool, count=nodes.size
     )
-    simple = (n_edges == size * (size - 1) // 2) & (n_tiles == size)
+    simple = n_edges == size * (size - 1) // 2
     simple[comp[nodes[~single]]] = False
 
     members = nodes[simple[comp[nodes]]]

@@ -1,24 +1,31 @@
 """The tile loop: tiles in, model traces out, evidence georeferenced. Never prints.
 
 ``run_scene`` streams :class:`TileResult` values in grid order: one per tile, skipped tiles
-included (so a progress bar and a journal see every tile). Tiles are sent to the backend in
-batches; a tile whose valid fraction is below ``TilingOptions.min_valid`` never reaches the model.
+included (so a progress bar and a journal see every tile). Tiles are read and encoded in a
+background thread while the model works on the previous batch (a bounded queue keeps memory flat);
+a tile whose valid fraction is below ``TilingOptions.min_valid`` never reaches the model. Tiles
+finished in an earlier run (``done``, from a journal) are rebuilt from their saved text without
+reading pixels or calling the model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .audit import Audit, audit_trace
 from .config import TilingOptions
+from .errors import GeocotError
 from .georef import Feature, georeference
 from .prompts import build_prompt
 from .scene import Scene
 from .tiling import Tile, TileGrid
-from .trace import Trace, parse_trace
+from .trace import Evidence, Trace, parse_trace
 
-__all__ = ["TileResult", "run_scene", "tile_features"]
+__all__ = ["TileResult", "prefetch", "result_from_text", "run_scene", "tile_features"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class TileResult:
     features: tuple[Feature, ...] = field(default_factory=tuple)
     skipped: str | None = None
     error: str | None = None
+    image_size: tuple[int, int] | None = None
 
     @property
     def answer(self) -> str | None:
@@ -46,13 +54,9 @@ def tile_features(scene: Scene, tile: Tile, trace: Trace, task: str) -> tuple[Fe
     The evidence is the boxes grounded in ``<think>``; a model that answers with boxes but cites
     none (a no-CoT model) contributes its answer boxes, with an empty claim.
     """
-    evidence = list(trace.evidence)
+    evidence = list(trace.grounded)
     if not evidence and trace.answer_boxes:
-        from .trace import Evidence
-
-        evidence = [
-            Evidence(label="", claim="", box=b, raw=tuple(b), section="answer") for b in trace.answer_boxes
-        ]
+        evidence = [Evidence(label="", claim="", box=b, raw=tuple(b), section="answer") for b in trace.answer_boxes]
     return tuple(
         georeference(
             ev,
@@ -67,25 +71,109 @@ def tile_features(scene: Scene, tile: Tile, trace: Trace, task: str) -> tuple[Fe
     )
 
 
+def result_from_text(
+    scene: Scene, tile: Tile, text: str, *, prompt: str, task: str, convention: str, image_size: tuple[int, int]
+) -> TileResult:
+    """Parse, audit and georeference one tile's model text (also how a journal is replayed)."""
+    trace = parse_trace(text, convention, image_size)
+    return TileResult(
+        tile=tile,
+        prompt=prompt,
+        text=text,
+        trace=trace,
+        audit=audit_trace(trace, task, image_size),
+        features=tile_features(scene, tile, trace, task),
+        image_size=tuple(image_size),
+    )
+
+
+def _generate(backend, images: list, prompts: list[str]) -> list[str | BaseException]:
+    """One batch; if it fails for a reason that is not the user's, retry tile by tile so one bad
+    tile costs only itself (its error is returned in its place)."""
+    try:
+        return list(backend.generate(images, prompts))
+    except GeocotError:
+        raise
+    except Exception:
+        if len(images) == 1:
+            raise
+    out: list[str | BaseException] = []
+    for image, prompt in zip(images, prompts):
+        try:
+            out.extend(backend.generate([image], [prompt]))
+        except GeocotError:
+            raise
+        except Exception as exc:  # recorded on the tile; the run goes on
+            out.append(exc)
+    return out
+
+
 def _infer(scene: Scene, backend, tiles: Sequence[Tile], prompt: str, task: str) -> list[TileResult]:
     from PIL import Image
 
     images = [Image.fromarray(t.image) for t in tiles]
-    texts = backend.generate(images, [prompt] * len(images))
+    texts = _generate(backend, images, [prompt] * len(images))
     results = []
     for tile, image, text in zip(tiles, images, texts):
-        trace = parse_trace(text, backend.box_convention, image.size)
+        if isinstance(text, BaseException):
+            err = f"{type(text).__name__}: {' '.join(str(text).split())}"[:500]
+            results.append(TileResult(tile=tile, prompt=prompt, error=err, image_size=image.size))
+            continue
         results.append(
-            TileResult(
-                tile=tile,
-                prompt=prompt,
-                text=text,
-                trace=trace,
-                audit=audit_trace(trace, task, image.size),
-                features=tile_features(scene, tile, trace, task),
-            )
+            result_from_text(scene, tile, text, prompt=prompt, task=task, convention=backend.box_convention, image_size=image.size)
         )
     return results
+
+
+def prefetch(items: Iterable[Any], depth: int) -> Iterator[Any]:
+    """Iterate ``items`` in a background thread, at most ``depth`` ahead (0: no thread).
+
+    Exceptions raised by the producer surface in the consumer; stopping early stops the producer.
+    """
+    if depth <= 0:
+        yield from items
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
+        it = iter(items)
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((end, None))
+        except BaseException as exc:  # handed to the consumer
+            q.put((end, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:  # a generator's cleanup (open files, GDAL env) runs in its own thread
+                close()
+
+    thread = threading.Thread(target=produce, name="geocot-tiles", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if item is end:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
 
 
 def run_scene(
@@ -97,26 +185,48 @@ def run_scene(
     classes: Sequence[str] | None = None,
     tiling: TilingOptions = TilingOptions(),
     batch_size: int = 4,
-    tiles: Sequence[Tile] | None = None,
+    tiles: Iterable[Tile] | None = None,
+    done: Mapping[str, Mapping[str, Any]] | None = None,
+    convention: str | None = None,
+    prefetch_depth: int | None = None,
 ) -> Iterator[TileResult]:
     """Run ``backend`` on every tile of ``scene``; yield one :class:`TileResult` per tile, in order.
 
     ``tiles`` replaces the regular grid (the overview strategy passes only the tiles it chose).
+    ``done`` maps tile ids to journal records of an earlier run: those tiles are rebuilt from their
+    text (parsed with ``convention``, default the backend's) instead of being run again.
     """
     prompt = build_prompt(task, question, classes)
-    source = tiles if tiles is not None else TileGrid(scene, tiling)
+    done = done or {}
+    convention = convention or backend.box_convention
+    source = tiles if tiles is not None else TileGrid(scene, tiling).tiles(done=frozenset(done))
+    depth = 2 * batch_size if prefetch_depth is None else prefetch_depth
     pending: list[Tile] = []
 
+    def replay(tile: Tile) -> TileResult:
+        rec = done[tile.id]
+        if rec.get("text") is None:
+            return TileResult(tile=tile, prompt=prompt, skipped=rec.get("skipped"), error=rec.get("error"))
+        return result_from_text(
+            scene, tile, rec["text"], prompt=prompt, task=task, convention=convention,
+            image_size=tuple(rec["image_size"]),
+        )
+
     def flush() -> list[TileResult]:
-        runnable = [t for t in pending if not t.skipped]
-        done = {t.id: r for t, r in zip(runnable, _infer(scene, backend, runnable, prompt, task))} if runnable else {}
-        out = [done.get(t.id) or TileResult(tile=t, prompt=prompt, skipped="nodata") for t in pending]
+        runnable = [t for t in pending if t.id not in done and not t.skipped]
+        ran = {t.id: r for t, r in zip(runnable, _infer(scene, backend, runnable, prompt, task))} if runnable else {}
+        out = []
+        for t in pending:
+            if t.id in done:
+                out.append(replay(t))
+            else:
+                out.append(ran.get(t.id) or TileResult(tile=t, prompt=prompt, skipped="nodata"))
         pending.clear()
         return out
 
-    for tile in source:
+    for tile in prefetch(source, depth):
         pending.append(tile)
-        if sum(not t.skipped for t in pending) >= batch_size:
+        if sum(t.id not in done and not t.skipped for t in pending) >= batch_size:
             yield from flush()
     if pending:
         yield from flush()

@@ -42,6 +42,10 @@ class SceneAnswer:
         return sum(1 for t in self.tiles if t.skipped is None and t.error is None)
 
     @property
+    def tiles_failed(self) -> int:
+        return sum(1 for t in self.tiles if t.error is not None)
+
+    @property
     def tiles_skipped(self) -> int:
         return sum(1 for t in self.tiles if t.skipped is not None)
 

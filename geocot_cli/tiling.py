@@ -11,7 +11,7 @@ at a time, and skips (``image=None``) tiles whose valid fraction is below ``opti
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -132,14 +132,23 @@ class TileGrid:
         return out
 
     def __iter__(self) -> Iterator[Tile]:
+        return self.tiles()
+
+    def tiles(self, done: Collection[str] = ()) -> Iterator[Tile]:
+        """Stream the tiles in row-major order, reading one at a time.
+
+        Tiles whose id is in ``done`` (finished in an earlier, interrupted run) are yielded without
+        reading any pixel: ``image`` is None and ``valid_fraction`` is NaN.
+        """
         scene, min_valid = self.scene, self.options.min_valid
         with scene.open() as dataset:
             for row, col, window, core in self.windows():
-                fraction = scene.valid_fraction(window, dataset=dataset)
-                image = None
-                if fraction >= min_valid:
-                    image, valid = scene.read(window, dataset=dataset)
-                    fraction = float(valid.mean())
+                image, fraction = None, float("nan")
+                if f"r{row}c{col}" not in done:
+                    fraction = scene.valid_fraction(window, dataset=dataset)
+                    if fraction >= min_valid:
+                        image, valid = scene.read(window, dataset=dataset)
+                        fraction = float(valid.mean())
                 yield Tile(
                     id=f"r{row}c{col}",
                     row=row,

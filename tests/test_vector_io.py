@@ -20,7 +20,10 @@ from geocot_cli.georef import Feature, box_polygon
 from geocot_cli.io import COLUMNS, features_to_frame, write_layers
 
 UTM = Affine(0.5, 0.0, 500000.0, 0.0, -0.5, 4000000.0)
-NASTY = 'Grounding:\n1. ship [1,2,3,4]: a "moored" ship, it\'s 50% in shadow; ☃ 船 🚢\r\n\tend \\ ,'
+NASTY = (
+    'Grounding:\n1. ship [1,2,3,4]: a "moored" ship, it\'s 50% in shadow;'
+    " ☃ 船 🚢\r\n\tend \\ ,"
+)
 
 
 def feat(box=(740.0, 840.0, 790.0, 900.0), *, transform=UTM, trace=NASTY, **kw) -> Feature:
@@ -37,7 +40,8 @@ def sample_features() -> list[Feature]:
     return [
         feat(),
         feat((10.0, 20.0, 30.0, 40.0), score=0.75, answer=None, edge_margin=math.inf,
-             merged_from=("r0c0", "r0c1"), tile_id="r0c1", claim="NUL\x00here", label="storage tank"),
+             merged_from=("r0c0", "r0c1"), tile_id="r0c1", claim="NUL\x00here",
+             label="storage tank"),
         feat((100.0, 100.0, 101.0, 102.0), trace="x" * 200_000 + "\u00e9\ud800", claim=""),
     ]
 
@@ -45,7 +49,8 @@ def sample_features() -> list[Feature]:
 @pytest.fixture
 def frames():
     evidence = features_to_frame(sample_features(), "EPSG:32618")
-    tiles = features_to_frame([feat((0.0, 0.0, 800.0, 800.0))], "EPSG:32618")[["tile_id", "geometry"]]
+    tiles = features_to_frame([feat((0.0, 0.0, 800.0, 800.0))], "EPSG:32618")
+    tiles = tiles[["tile_id", "geometry"]]
     return {"evidence": evidence, "tiles": tiles}
 
 
@@ -83,7 +88,8 @@ def test_empty_frame_keeps_schema():
 def test_gpkg_round_trip(tmp_path, frames):
     out = write_layers(tmp_path / "out.gpkg", frames)
     assert out == tmp_path / "out.gpkg"
-    assert [tuple(x) for x in pyogrio.list_layers(out)] == [("evidence", "Polygon"), ("tiles", "Polygon")]
+    layers = [tuple(x) for x in pyogrio.list_layers(out)]
+    assert layers == [("evidence", "Polygon"), ("tiles", "Polygon")]
     info = pyogrio.read_info(out, layer="evidence")
     assert pyproj.CRS(info["crs"]) == pyproj.CRS("EPSG:32618")
     assert list(info["fields"]) == list(COLUMNS)

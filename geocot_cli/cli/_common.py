@@ -91,10 +91,13 @@ def run_scene_task(
     min_valid: float,
     nms_iou: float,
     backend_kw: dict,
+    resume: bool = False,
+    journal=None,
 ) -> None:
     """The body every scene command shares: build options, call the library, render the answer."""
     from ..api import answer_scene, open_backend
     from ..config import BackendOptions, GenerationOptions, TilingOptions
+    from ..io.journal import journal_path
     from ..io.report import check_output
     from ._options import parse_bands, parse_classes
 
@@ -113,11 +116,25 @@ def run_scene_task(
         scene = open_scene(scene_path, bands=tiling.bands)  # a bad scene fails before the model loads
         with console.status("loading model", spinner="dots") if console.is_terminal else contextlib.nullcontext():
             backend = open_backend(options)
-        answer, scene = answer_scene(
-            scene, task, backend=backend, question=question, classes=parse_classes(classes),
-            tiling=tiling, batch_size=gen_kw["batch_size"], nms_iou=nms_iou, out=out, overwrite=overwrite,
-            progress=lambda it, total: progress(it, total, f"{task} {scene.path}"),
-        )
+        if journal is None and out is not None:
+            journal = journal_path(out)
+        if resume and journal is None:
+            raise ConfigError("--resume needs the journal of the earlier run: give the same --out, or --journal")
+        try:
+            answer, scene = answer_scene(
+                scene, task, backend=backend, question=question, classes=parse_classes(classes),
+                tiling=tiling, batch_size=gen_kw["batch_size"], nms_iou=nms_iou, out=out, overwrite=overwrite,
+                progress=lambda it, total: progress(it, total, f"{task} {scene.path}"),
+                journal=journal, resume=resume,
+            )
+        except KeyboardInterrupt:
+            if journal is not None:
+                console.print(
+                    f"[yellow]interrupted:[/yellow] finished tiles are saved in {journal}; "
+                    "run the same command with --resume to continue"
+                )
+                raise typer.Exit(130) from None
+            raise
         render_answer(answer, scene, json_out=json_out, out=out)
 
 
@@ -131,7 +148,8 @@ def render_answer(answer, scene, *, json_out: bool, out) -> None:
     sys.stdout.write(f"{answer.answer}\n")
     console.print(
         f"{len(answer.evidence)} evidence boxes from {answer.tiles_processed} tiles "
-        f"({answer.tiles_skipped} skipped as nodata)"
+        + (f"({answer.tiles_failed} failed) " if answer.tiles_failed else "")
+        + f"({answer.tiles_skipped} skipped as nodata)"
         + (f"; {len(answer.flagged)} tiles whose answer disagrees with their evidence" if answer.flagged else "")
         + (f"; written to {out}" if out else "")
     )

@@ -9,7 +9,7 @@ import typer
 
 __all__ = [
     "ApiKeyEnv", "BandsOpt", "BaseUrl", "BackendOpt", "BatchSize", "BoxConventionOpt", "ClassesOpt",
-    "Concurrency", "Device", "Dtype", "JsonOpt", "MaxNewTokens", "MinValid", "ModelOpt", "NmsIou",
+    "Concurrency", "Device", "JournalOpt", "Resume", "Dtype", "JsonOpt", "MaxNewTokens", "MinValid", "ModelOpt", "NmsIou",
     "Out", "Overlap", "Overwrite", "RepetitionPenalty", "ScenePath", "TileSize", "TrustRemoteCode",
     "parse_bands", "parse_classes",
 ]
@@ -37,6 +37,8 @@ Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1, 
 Dtype = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16 or float16.")]
 TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code", help="Allow a model folder's own Python code to run (off by default).")]
 ClassesOpt = Annotated[Optional[str], typer.Option("--classes", help="Comma-separated object classes, e.g. ship,plane.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its journal (<out>.journal.jsonl).")]
+JournalOpt = Annotated[Optional[Path], typer.Option("--journal", help="Journal file (default: <out>.journal.jsonl beside --out; none without --out).")]
 NmsIou = Annotated[float, typer.Option("--nms-iou", help="IoU above which boxes from overlapping tiles are one object.")]
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from . import eval as eval_cmd
-from . import model, scene_commands
+from . import data, export, model, scene_commands
 from ._common import state
 
 app = typer.Typer(
@@ -43,6 +43,8 @@ def _main(
 app.command("detect")(scene_commands.detect)
 app.command("ask")(scene_commands.ask)
 app.command("eval")(eval_cmd.eval_command)
+app.command("export")(export.export)
+app.add_typer(data.app, name="data")
 app.add_typer(model.app, name="model")
 
 

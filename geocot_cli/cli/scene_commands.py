@@ -10,7 +10,7 @@ from ._common import run_scene_task
 from ._options import (
     ApiKeyEnv, BackendOpt, BandsOpt, BaseUrl, BatchSize, BoxConventionOpt, ClassesOpt, Concurrency,
     Device, Dtype, JsonOpt, MaxNewTokens, MinValid, ModelOpt, NmsIou, Out, Overlap, Overwrite,
-    RepetitionPenalty, ScenePath, TileSize, TrustRemoteCode,
+    RepetitionPenalty, ScenePath, TileSize, TrustRemoteCode, JournalOpt, Resume,
 )
 
 __all__ = ["ask", "detect"]
@@ -39,6 +39,8 @@ def detect(
     device: Device = "auto",
     dtype: Dtype = "auto",
     trust_remote_code: TrustRemoteCode = False,
+    resume: Resume = False,
+    journal: JournalOpt = None,
 ) -> None:
     """Detect objects over a whole scene; every grounded box becomes a georeferenced polygon."""
     run_scene_task(
@@ -48,6 +50,7 @@ def detect(
                         concurrency=concurrency, box_convention=box_convention, device=device, dtype=dtype,
                         trust_remote_code=trust_remote_code, batch_size=batch_size,
                         max_new_tokens=max_new_tokens, repetition_penalty=repetition_penalty),
+        resume=resume, journal=journal,
     )
 
 
@@ -76,6 +79,8 @@ def ask(
     device: Device = "auto",
     dtype: Dtype = "auto",
     trust_remote_code: TrustRemoteCode = False,
+    resume: Resume = False,
+    journal: JournalOpt = None,
 ) -> None:
     """Ask a question about a whole scene; the answer comes with the evidence behind it."""
     from ..tasks import route_question
@@ -88,4 +93,5 @@ def ask(
                         concurrency=concurrency, box_convention=box_convention, device=device, dtype=dtype,
                         trust_remote_code=trust_remote_code, batch_size=batch_size,
                         max_new_tokens=max_new_tokens, repetition_penalty=repetition_penalty),
+        resume=resume, journal=journal,
     )

@@ -20,7 +20,6 @@ Heavy imports (geopandas, pyogrio, pyproj) happen inside the functions.
 
 >>> from pathlib import Path
 >>> import tempfile
-import warnings
 >>> out = Path(tempfile.mkdtemp()) / "empty.gpkg"
 >>> write_layers(out, {"evidence": features_to_frame([], "EPSG:32618")}).name
 'empty.gpkg'
@@ -141,7 +140,9 @@ def _check_target(path: Path, overwrite: bool) -> str:
         )
     parent = path.parent
     if not parent.exists():
-        raise OutputError(f"output folder {parent} does not exist; create it or choose another path")
+        raise OutputError(
+            f"output folder {parent} does not exist; create it or choose another path"
+        )
     if not parent.is_dir():
         raise OutputError(f"output folder {parent} is not a folder; choose another path")
     if path.is_dir():
@@ -226,7 +227,9 @@ def write_layers(
         if isinstance(exc, OutputError):
             raise
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise OutputError(f"could not write {path}: {reason}; check the folder and free space") from exc
+        raise OutputError(
+            f"could not write {path}: {reason}; check the folder and free space"
+        ) from exc
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,157 @@
+"""The run journal: every finished tile appended to a JSON Lines file, flushed as it lands.
+
+The first line is a header naming the run (scene, task, question, classes, tiling, model, box
+convention); each further line is one tile: its id, window, the raw model text, and the image
+size it was parsed against, or why it was skipped or failed. Nothing derived is stored: a tile's
+trace, audit and features are rebuilt from its text, so a resumed run, an uninterrupted run and
+``geocot export`` all produce the same output.
+
+A torn last line (the process was killed mid-write) is ignored on reading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DataError, OutputError
+
+__all__ = ["FORMAT", "Journal", "JournalHeader", "journal_path", "read_journal"]
+
+FORMAT = "geocot-journal/1"
+
+
+@dataclass(frozen=True)
+class JournalHeader:
+    """What identifies a run; a resume must match it exactly."""
+
+    scene: str
+    task: str
+    question: str | None
+    classes: tuple[str, ...] | None
+    tile: int
+    overlap: int
+    bands: tuple[int, ...] | None
+    min_valid: float
+    model: str
+    box_convention: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["format"] = FORMAT
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> JournalHeader:
+        fields = {k: d.get(k) for k in cls.__dataclass_fields__}
+        for key in ("classes", "bands"):
+            if fields[key] is not None:
+                fields[key] = tuple(fields[key])
+        return cls(**fields)
+
+
+def journal_path(out: str | Path) -> Path:
+    """Where the journal of a run writing ``out`` lives: beside it.
+
+    >>> journal_path("ships.gpkg").name
+    'ships.gpkg.journal.jsonl'
+    """
+    p = Path(out)
+    return p.with_name(p.name + ".journal.jsonl")
+
+
+def read_journal(path: str | Path) -> tuple[JournalHeader, dict[str, dict[str, Any]]]:
+    """Read a journal: its header and the finished tiles by id (a torn last line is dropped)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such journal; it is written beside the --out file as <out>.journal.jsonl")
+    lines = p.read_bytes().split(b"\n")
+    try:
+        head = json.loads(lines[0])
+    except (ValueError, IndexError):
+        raise DataError(f"{p}:1: not a geocot journal (no header line)") from None
+    if not isinstance(head, dict) or head.get("format") != FORMAT:
+        raise DataError(f"{p}:1: not a geocot journal (expected format {FORMAT})")
+    header = JournalHeader.from_dict(head)
+    tiles: dict[str, dict[str, Any]] = {}
+    for n, raw in enumerate(lines[1:], start=2):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw)
+        except ValueError:
+            if n == len(lines) or all(not x.strip() for x in lines[n:]):
+                break  # torn final line from a killed run
+            raise DataError(f"{p}:{n}: damaged journal line; remove it and resume") from None
+        tiles[rec["tile"]] = rec
+    return header, tiles
+
+
+class Journal:
+    """Append-only writer; each record is one line, flushed and fsynced before the next tile."""
+
+    def __init__(self, path: str | Path, header: JournalHeader, *, resume: bool = False, overwrite: bool = False):
+        self.path = Path(path)
+        self.header = header
+        self.done: dict[str, dict[str, Any]] = {}
+        if resume:
+            if self.path.exists():
+                old, self.done = read_journal(self.path)
+                if old != header:
+                    diff = [k for k in header.__dataclass_fields__ if getattr(old, k) != getattr(header, k)]
+                    raise ConfigError(
+                        f"{self.path} was written by a different run ({', '.join(diff)} differ); "
+                        "repeat the original command with --resume, or drop --resume to start again"
+                    )
+                self._truncate_torn_tail()
+                self._fh = open(self.path, "a", encoding="utf-8")
+                return
+        elif self.path.exists() and not overwrite:
+            raise OutputError(
+                f"{self.path} holds an earlier run's journal; pass --resume to continue it "
+                "or --overwrite to start again"
+            )
+        self._fh = open(self.path, "w", encoding="utf-8")
+        self._write(header.to_dict())
+
+    def _truncate_torn_tail(self) -> None:
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with open(self.path, "r+b") as fh:
+                fh.truncate(data.rfind(b"\n") + 1)
+
+    def _write(self, record: Mapping[str, Any]) -> None:
+        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def record(self, result) -> None:
+        """Append one finished tile (a :class:`geocot_cli.pipeline.TileResult`)."""
+        w = result.tile.window
+        rec = {
+            "tile": result.tile.id,
+            "window": [int(w.col_off), int(w.row_off), int(w.width), int(w.height)],
+            "skipped": result.skipped,
+            "error": result.error,
+            "text": result.text,
+            "image_size": list(result.image_size) if result.image_size else None,
+        }
+        self.done[result.tile.id] = rec
+        self._write(rec)
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.done.values())
