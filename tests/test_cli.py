@@ -77,7 +77,7 @@ def test_geojson_is_wgs84(runner, scene_path, scripted, tmp_path):
     [
         (["detect", "{missing}"], "does not exist"),
         (["detect", "{notraster}"], "not a raster"),
-        (["detect", "{scene}", "--out", "{tmp}/x.shp"], "unknown output format"),
+        (["detect", "{scene}", "--out", "{tmp}/x.shp"], "unknown output extension"),
         (["detect", "{scene}", "--out", "{existing}"], "--overwrite"),
         (["detect", "{scene}", "--out", "{tmp}/nope/x.gpkg"], "does not exist"),
         (["detect", "{scene}", "--tile", "0"], "tile"),

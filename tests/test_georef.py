@@ -253,6 +253,9 @@ def test_dedupe_is_idempotent_and_handles_small_inputs():
     b = feature((60, 100, 100, 150), RIGHT, SEAM)
     once = dedupe_seams([a, b])
     assert dedupe_seams(once) == once
+    third = feature((700, 100, 740, 150), tile(2, 0, 0, 0), SEAM)  # another tiling's copy
+    again = dedupe_seams([*once, third])
+    assert len(again) == 1 and again[0].merged_from == ("r0c0", "r0c1", "r2c0")
     assert dedupe_seams([]) == [] and dedupe_seams([a]) == [a]
 
 

@@ -12,12 +12,8 @@ from typing import Any
 
 from shapely.geometry import mapping
 
-from ..errors import OutputError
 
-__all__ = ["OUTPUT_SUFFIXES", "answer_document", "check_output", "tiles_frame", "write_answer"]
-
-OUTPUT_SUFFIXES = (".gpkg", ".geojson", ".json")
-
+__all__ = ["answer_document", "check_output", "tiles_frame", "write_answer"]
 
 def check_output(path: str | Path | None, *, overwrite: bool = False) -> Path | None:
     """Refuse, before any work, an output that could not be written at the end.
@@ -27,25 +23,14 @@ def check_output(path: str | Path | None, *, overwrite: bool = False) -> Path | 
     >>> check_output("out.shp")
     Traceback (most recent call last):
     ...
-    geocot_cli.errors.OutputError: out.shp: unknown output format '.shp'; use .gpkg, .geojson or .json
+    geocot_cli.errors.OutputError: unknown output extension '.shp' in out.shp; use one of .gpkg, .geojson, .json
     """
     if path is None:
         return None
-    p = Path(path)
-    if p.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise OutputError(f"{p}: unknown output format {p.suffix!r}; use .gpkg, .geojson or .json")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"{p}: folder {parent} does not exist; create it or choose another --out")
-    import os
+    from .vector import check_target
 
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{p}: folder {parent} is not writable; choose another --out")
-    if p.is_dir():
-        raise OutputError(f"{p} is a directory; give a file name such as {p / 'out.gpkg'}")
-    if p.exists() and not overwrite:
-        raise OutputError(f"{p} exists; pass --overwrite to replace it")
-    return p
+    check_target(Path(path), overwrite)
+    return Path(path)
 
 
 def _feature_dict(f) -> dict[str, Any]:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from ..georef import Feature
 
-__all__ = ["COLUMNS", "EXTENSIONS", "features_to_frame", "write_layers"]
+__all__ = ["COLUMNS", "EXTENSIONS", "check_target", "features_to_frame", "write_layers"]
 
 log = logging.getLogger("geocot")
 
@@ -131,7 +131,8 @@ def features_to_frame(features: Sequence[Feature], crs: Any) -> geopandas.GeoDat
     return frame
 
 
-def _check_target(path: Path, overwrite: bool) -> str:
+def check_target(path: Path, overwrite: bool) -> str:
+    """The driver for ``path``, or an OutputError saying why it cannot be written."""
     ext = path.suffix.lower()
     if ext not in EXTENSIONS:
         raise OutputError(
@@ -191,7 +192,7 @@ def write_layers(
     import pyogrio.errors
 
     path = Path(path)
-    driver = _check_target(path, overwrite)
+    driver = check_target(path, overwrite)
     if not layers:
         raise OutputError(f"no layers to write to {path}; pass at least the evidence layer")
     plan: list[tuple[str, geopandas.GeoDataFrame, dict[str, str]]] = []
