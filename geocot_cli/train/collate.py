@@ -36,7 +36,7 @@ __all__ = [
 IGNORE_INDEX = -100
 
 #: Per-token tensors the processor returns besides ``input_ids`` (extended with zeros for the answer).
-_TOKEN_KEYS = ("attention_mask", "mm_token_type_ids", "token_type_ids")
+_TOKEN_KEYS = ("attention_mask", "mm_token_type_ids")
 
 
 def chat_messages(prompt: str) -> list[dict[str, Any]]:
@@ -94,8 +94,8 @@ def encode_sft(processor: Any, image: Image.Image, prompt: str, completion: str,
             if key in out:
                 out[key] = out[key][:max_length]
         truncated = True
-    for key, value in enc.items():
-        if key not in out and key not in ("input_ids", *_TOKEN_KEYS):
+    for key, value in enc.items():  # image tensors; token_type_ids is dropped, as the backend drops it
+        if key not in out and key not in ("input_ids", "token_type_ids", *_TOKEN_KEYS):
             out[key] = value
     out["truncated"] = truncated
     return out
@@ -110,8 +110,7 @@ def collate_sft(examples: Sequence[dict[str, Any]], pad_id: int) -> dict[str, An
 
     longest = max(int(e["input_ids"].numel()) for e in examples)
     batch: dict[str, Any] = {}
-    pads = {"input_ids": pad_id, "labels": IGNORE_INDEX, "attention_mask": 0, "mm_token_type_ids": 0,
-            "token_type_ids": 0}
+    pads = {"input_ids": pad_id, "labels": IGNORE_INDEX, "attention_mask": 0, "mm_token_type_ids": 0}
     for key, pad in pads.items():
         if key not in examples[0]:
             continue

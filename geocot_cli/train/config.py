@@ -106,7 +106,6 @@ class TrainOptions:
     lora_targets: str = _opt(
         "q_proj,k_proj,v_proj,o_proj,gate_up_proj,down_proj",
         "Comma-separated module names that get adapters (the language model's linear layers).", "LoRA")
-    lora_merge: bool = _opt(True, "Merge the adapters into the weights of the final model (else save the adapter).", "LoRA")
     # -- checkpoints and logs
     save_every: int = _opt(0, "Save a resumable checkpoint every N optimiser steps (0: none).", "Checkpoints and logs")
     save_total_limit: int | None = _opt(None, "Keep only the newest N checkpoints.", "Checkpoints and logs")
