@@ -193,6 +193,9 @@ class HFBackend:
 
     def _load(self, trust_remote_code: bool):
         from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # geocot shows its own progress on stderr
 
         source = str(self.local_path) if self.local_path is not None else self.model_id
         where = f"folder {source}" if self.local_path else f"{self.model_id} from the Hugging Face hub"

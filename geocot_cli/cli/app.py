@@ -5,13 +5,15 @@ Exit codes: 0 ok, 2 bad input or usage (one line on stderr), 1 internal error.
 
 from __future__ import annotations
 
+import os
+import warnings
 from typing import Annotated
 
 import typer
 
 from . import eval as eval_cmd
 from . import data, export, model, scene_commands
-from ._common import state
+from ._common import console, state
 
 app = typer.Typer(
     name="geocot",
@@ -38,6 +40,13 @@ def _main(
 ) -> None:
     state.debug = debug
     state.quiet = quiet
+    # People read stderr: one line per warning, no library progress bars of their own.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    console.print(f"[yellow]warning:[/yellow] {' '.join(str(message).split())}", soft_wrap=True)
 
 
 app.command("detect")(scene_commands.detect)
