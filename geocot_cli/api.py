@@ -1,7 +1,23 @@
-"""The Python entry points behind the commands: open a backend, answer a question about a scene.
+"""The Python entry points behind the commands: one function per task, each returning a SceneAnswer.
 
->>> from geocot_cli.api import answer_scene  # doctest: +SKIP
->>> ans = answer_scene("scene.tif", "count", classes=["ship"], backend=backend)  # doctest: +SKIP
+=================  ===============================================================================
+function           answer
+=================  ===============================================================================
+count_scene        distinct objects of one class across the scene (seam copies merged)
+detect_scene       every distinct object, per class; ``min_score`` for backends that score boxes
+ground_scene       exactly one feature for a referring expression, or none
+classify_scene     a grid of cells (tile cores) with class and trace; area per class
+caption_scene      a scene description from evidence and tile captions
+ask_scene          a question routed to one of the above, or answered as open VQA
+answer_scene       the engine under all of them (a task name and its inputs)
+=================  ===============================================================================
+
+Each takes a scene (path or :class:`~geocot_cli.scene.Scene`) and a ``backend`` (see
+:func:`open_backend`), and the keyword options of :func:`answer_scene` (``tiling``,
+``strategy``, ``out``, ``journal``, ``resume``, ...); each returns ``(SceneAnswer, Scene)``.
+
+>>> from geocot_cli.api import count_scene  # doctest: +SKIP
+>>> ans, scene = count_scene("scene.tif", "ship", backend=backend, out="ships.gpkg")  # doctest: +SKIP
 >>> ans.answer, len(ans.evidence)  # doctest: +SKIP
 ('12', 12)
 """
@@ -10,16 +26,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .config import BackendOptions, TilingOptions
 from .io.report import check_output, write_answer
 from .models.demo import resolve_model
 from .pipeline import TileResult, run_scene
 from .scene import Scene, open_scene
-from .tasks import SceneAnswer, assemble
+from .tasks import SceneAnswer, assemble, plan_question
 from .tiling import TileGrid
 
-__all__ = ["answer_scene", "export_journal", "open_backend"]
+__all__ = [
+    "answer_scene", "ask_scene", "caption_scene", "classify_scene", "count_scene", "detect_scene",
+    "export_journal", "ground_scene", "open_backend",
+]
 
 Progress = Callable[[Iterable[TileResult], int], Iterable[TileResult]]
 
@@ -51,6 +71,9 @@ def answer_scene(
     tiling: TilingOptions = TilingOptions(),
     batch_size: int = 4,
     nms_iou: float = 0.5,
+    min_score: float | None = None,
+    strategy: str = "grid",
+    overview_margin: float | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
@@ -59,28 +82,122 @@ def answer_scene(
 ) -> tuple[SceneAnswer, Scene]:
     """Tile ``scene``, ask ``backend`` on every tile, assemble one answer, optionally write ``out``.
 
-    The output path is checked before any tile is read, so a bad ``--out`` costs no model time.
-    With ``journal`` every finished tile is appended to that file as it lands; ``resume`` then
-    skips the tiles it holds (after a crash or Ctrl-C) and gives the same output as one clean run.
+    ``strategy="overview"`` first asks the model about a decimated view of the whole scene and runs
+    only the tiles where it saw something (:mod:`geocot_cli.overview`; count, detect, ground, vqa);
+    ``overview_margin`` (scene pixels) widens the regions it names. The output path and the
+    strategy are checked before any tile is read, so a bad ``--out`` costs no model time. With
+    ``journal`` every finished tile (and the overview) is appended to that file as it lands;
+    ``resume`` then skips what it holds (after a crash or Ctrl-C) and gives the same output as one
+    clean run.
     """
+    from .overview import OVERVIEW_ID, check_strategy, look, overview_result, selected_tiles, unselected_results
+
+    check_strategy(strategy, task)
     check_output(out, overwrite=overwrite or resume)
     if not isinstance(scene, Scene):
         scene = open_scene(scene, bands=tiling.bands)
     grid = TileGrid(scene, tiling)
     run = _Run(scene, task, question, classes, tiling, backend, journal, resume, overwrite)
     with run:
+        overview, tiles, total = None, None, len(grid)
+        if strategy == "overview":
+            overview = look(scene, backend, task=task, question=question, classes=classes, tiling=tiling,
+                            margin=overview_margin, replay=run.done.get(OVERVIEW_ID), convention=run.convention)
+            if run.journal is not None and OVERVIEW_ID not in run.done:
+                run.journal.record(overview_result(scene, overview))
+            if overview.fallback is None:
+                tiles, total = selected_tiles(grid, overview.tiles, done=run.done), len(overview.tiles)
         results: Iterable[TileResult] = run.record(
             run_scene(
                 scene, backend, task=task, question=question, classes=classes, tiling=tiling,
-                batch_size=batch_size, done=run.done, convention=run.convention,
+                batch_size=batch_size, tiles=tiles, done=run.done, convention=run.convention,
             )
         )
         if progress is not None:
-            results = progress(results, len(grid))
-        answer = assemble(task, results, question=question, classes=classes, nms_iou=nms_iou)
+            results = progress(results, total)
+        results = list(results)
+        if tiles is not None:
+            results += unselected_results(grid, overview.tiles, results[0].prompt if results else "")
+            results.sort(key=lambda r: (r.tile.row, r.tile.col))
+        answer = assemble(task, results, question=question, classes=classes, nms_iou=nms_iou, scene=scene,
+                          min_score=min_score)
+    if overview is not None:
+        answer = _with_overview(answer, overview)
     if out is not None:
         write_answer(out, answer, scene, overwrite=True if resume else overwrite)
     return answer, scene
+
+
+def _with_overview(answer: SceneAnswer, overview) -> SceneAnswer:
+    import dataclasses
+
+    note = (
+        f"overview: {overview.fallback}" if overview.fallback
+        else f"overview strategy: {len(overview.tiles)} of {overview.tiles_total} tiles looked at closely "
+             f"({len(overview.regions)} regions seen on a {overview.size[0]}x{overview.size[1]} overview)"
+    )
+    return dataclasses.replace(answer, overview=overview, notes=answer.notes + (note,))
+
+
+def count_scene(scene: str | Path | Scene, cls: str, *, backend, **options: Any) -> tuple[SceneAnswer, Scene]:
+    """How many objects of class ``cls`` the scene holds: distinct evidence after seam de-duplication.
+
+    Tiles whose own answer disagrees with their own evidence are in ``answer.flagged``.
+    ``options``: as :func:`answer_scene`.
+    """
+    return answer_scene(scene, "count", backend=backend, classes=[cls], **options)
+
+
+def detect_scene(
+    scene: str | Path | Scene, classes: Sequence[str] | None = None, *, backend, min_score: float | None = None,
+    **options: Any,
+) -> tuple[SceneAnswer, Scene]:
+    """Every distinct object (of ``classes``, or of any class), with ``answer.per_class``.
+
+    ``min_score`` drops boxes scored below it; boxes without a score (a VLM gives none) are kept
+    and counted in ``answer.notes``. ``options``: as :func:`answer_scene`.
+    """
+    return answer_scene(scene, "detect", backend=backend, classes=classes, min_score=min_score, **options)
+
+
+def ground_scene(scene: str | Path | Scene, expression: str, *, backend, **options: Any) -> tuple[SceneAnswer, Scene]:
+    """The one object a referring expression names (``answer.evidence`` holds one feature, or none).
+
+    The ranking of candidates across tiles is :func:`geocot_cli.tasks.assemble_ground`'s.
+    ``options``: as :func:`answer_scene`.
+    """
+    from .errors import ConfigError
+
+    if not expression or not expression.strip():
+        raise ConfigError('the referring expression is empty; say what to find, e.g. "the largest ship"')
+    return answer_scene(scene, "ground", backend=backend, question=expression.strip(), **options)
+
+
+def classify_scene(
+    scene: str | Path | Scene, classes: Sequence[str] | None = None, *, backend, **options: Any
+) -> tuple[SceneAnswer, Scene]:
+    """A class for every cell (tile core) of the scene, and the area of each class.
+
+    ``classes`` closes the label set (answers outside it are mapped by
+    :func:`geocot_cli.tasks.map_label`). ``options``: as :func:`answer_scene`.
+    """
+    return answer_scene(scene, "classify", backend=backend, classes=classes, **options)
+
+
+def caption_scene(scene: str | Path | Scene, *, backend, **options: Any) -> tuple[SceneAnswer, Scene]:
+    """A description of the whole scene: objects per class and where they are, and the tiles' captions."""
+    return answer_scene(scene, "caption", backend=backend, **options)
+
+
+def ask_scene(
+    scene: str | Path | Scene, question: str, *, backend, task: str | None = None,
+    classes: Sequence[str] | None = None, **options: Any,
+) -> tuple[SceneAnswer, Scene]:
+    """Answer ``question``: routed to a task by :func:`geocot_cli.tasks.route_question` (``task``
+    forces one), the classes it names found by :func:`geocot_cli.tasks.plan_question`."""
+    plan = plan_question(question, task, classes)
+    return answer_scene(scene, plan.task, backend=backend, question=plan.question,
+                        classes=list(plan.classes) if plan.classes else None, **options)
 
 
 class _Run:
@@ -122,21 +239,37 @@ def export_journal(
 ) -> tuple[SceneAnswer, Scene]:
     """Rebuild a run's answer (and ``out``) from its journal alone: no model, no pixel read.
 
-    Tiles the journal does not hold (a run stopped early) are reported as ``skipped="not run"``.
+    Tiles the journal does not hold (a run stopped early) are reported as ``skipped="not run"``;
+    in an overview-strategy run, tiles the overview did not choose as ``"not selected by the overview"``.
     """
     from .io.journal import read_journal
+    from .overview import NOT_SELECTED, OVERVIEW_ID, look
 
     check_output(out, overwrite=overwrite)
     header, done = read_journal(journal)
     tiling = TilingOptions(tile=header.tile, overlap=header.overlap, bands=header.bands, min_valid=header.min_valid)
     scene = open_scene(header.scene, bands=header.bands)
     grid = TileGrid(scene, tiling)
-    records = {f"r{r}c{c}": done.get(f"r{r}c{c}", {"skipped": "not run"}) for r, c, _, _ in grid.windows()}
+    overview = None
+    if OVERVIEW_ID in done:  # an overview-strategy run: tiles it did not choose were never meant to run
+        overview = look(scene, None, task=header.task, question=header.question, classes=header.classes,
+                        tiling=tiling, replay=done[OVERVIEW_ID], convention=header.box_convention)
+    chosen = set(overview.tiles) | set(done) if overview is not None else None
+
+    def record(tile_id: str) -> dict:
+        if chosen is not None and tile_id not in chosen:
+            return {"skipped": NOT_SELECTED}
+        return done.get(tile_id, {"skipped": "not run"})
+
+    records = {f"r{r}c{c}": record(f"r{r}c{c}") for r, c, _, _ in grid.windows()}
     results = run_scene(
         scene, None, task=header.task, question=header.question, classes=header.classes, tiling=tiling,
         done=records, convention=header.box_convention, prefetch_depth=0,
     )
-    answer = assemble(header.task, results, question=header.question, classes=header.classes, nms_iou=nms_iou)
+    answer = assemble(header.task, results, question=header.question, classes=header.classes, nms_iou=nms_iou,
+                      scene=scene)
+    if overview is not None:
+        answer = _with_overview(answer, overview)
     if out is not None:
         write_answer(out, answer, scene, overwrite=overwrite)
     return answer, scene

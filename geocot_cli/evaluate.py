@@ -397,19 +397,19 @@ def read_predictions(path: str | os.PathLike[str], *, allow_torn_tail: bool = Fa
     p = Path(path)
     if not p.is_file():
         raise DataError(f"predictions file {p} not found; write one with `geocot eval --data ... --out {p.name}`")
-    lines = p.read_text(encoding="utf-8").splitlines()
+    lines = p.read_bytes().splitlines()
     out: list[Prediction] = []
     seen: dict[str, int] = {}
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            pred = Prediction.from_dict(json.loads(line))
-        except json.JSONDecodeError:
+            pred = Prediction.from_dict(json.loads(line.decode("utf-8")))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             if allow_torn_tail and lineno == len(lines):
                 break
             raise DataError(f"{p}:{lineno}: not valid JSON; is this a geocot predictions file?") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise DataError(
                 f"{p}:{lineno}: not a geocot prediction ({type(exc).__name__}: {exc}); "
                 "re-create it with `geocot eval --data ... --out`"

@@ -11,6 +11,7 @@ reading pixels or calling the model.
 from __future__ import annotations
 
 import queue
+import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 
 from .audit import Audit, audit_trace
 from .config import TilingOptions
-from .errors import GeocotError
+from .errors import GeocotError, SceneError
 from .georef import Feature, georeference
 from .prompts import build_prompt
 from .scene import Scene
@@ -108,11 +109,26 @@ def _generate(backend, images: list, prompts: list[str]) -> list[str | BaseExcep
     return out
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(text: str) -> str:
+    """Model text that UTF-8 files can hold: lone UTF-16 surrogates (a server's escaped ``ud800``)
+    become U+FFFD, as the vector writers do, so journal, JSON and GIS outputs agree.
+
+    >>> _valid_text("ship " + chr(0xD800)) == "ship " + chr(0xFFFD)
+    True
+    """
+    if not isinstance(text, str) or not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def _infer(scene: Scene, backend, tiles: Sequence[Tile], prompt: str, task: str) -> list[TileResult]:
     from PIL import Image
 
     images = [Image.fromarray(t.image) for t in tiles]
-    texts = _generate(backend, images, [prompt] * len(images))
+    texts = [_valid_text(t) for t in _generate(backend, images, [prompt] * len(images))]
     results = []
     for tile, image, text in zip(tiles, images, texts):
         if isinstance(text, BaseException):
@@ -195,6 +211,9 @@ def run_scene(
     ``tiles`` replaces the regular grid (the overview strategy passes only the tiles it chose).
     ``done`` maps tile ids to journal records of an earlier run: those tiles are rebuilt from their
     text (parsed with ``convention``, default the backend's) instead of being run again.
+
+    When every tile was skipped as nodata the model was never asked: after the last tile a
+    :class:`SceneError` says so, rather than letting "nothing found" pass for an answer.
     """
     prompt = build_prompt(task, question, classes)
     done = done or {}
@@ -224,9 +243,18 @@ def run_scene(
         pending.clear()
         return out
 
+    seen = asked = 0
     for tile in prefetch(source, depth):
         pending.append(tile)
         if sum(t.id not in done and not t.skipped for t in pending) >= batch_size:
-            yield from flush()
-    if pending:
-        yield from flush()
+            for r in flush():
+                seen, asked = seen + 1, asked + (r.skipped is None)
+                yield r
+    for r in flush() if pending else ():
+        seen, asked = seen + 1, asked + (r.skipped is None)
+        yield r
+    if seen and not asked:
+        raise SceneError(
+            f"{scene.path}: all {seen} tiles have less than {tiling.min_valid:g} valid (not nodata) pixels, "
+            "so the model was not asked; check the nodata value and --bands (gdalinfo), or lower --min-valid"
+        )

@@ -68,10 +68,18 @@ def default_question(task: str, classes: Sequence[str] | None = None) -> str:
 
 
 def build_prompt(task: str, question: str | None = None, classes: Sequence[str] | None = None) -> str:
-    """The full user prompt for one image: the question, the answer shape, the trace format."""
+    """The full user prompt for one image: the question, the answer shape, the trace format.
+
+    A classification question asked in the user's own words still lists a closed label set:
+
+    >>> build_prompt("classify", "What kind of area is this?", ["harbor", "airport"]).splitlines()[0]
+    'What kind of area is this? Choose one of: harbor, airport.'
+    """
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
     q = (question or "").strip() or default_question(task, classes)
     if task == "ground" and not q.lower().startswith(("locate", "find", "where", "ground")):
         q = f"Locate {q}."
+    if task == "classify" and question and classes and "choose one of" not in q.lower():
+        q = f"{q} Choose one of: {', '.join(classes)}."
     return f"{q}\n{_ANSWER_SHAPE[task]}\n{FORMAT_INSTRUCTION}"

@@ -46,10 +46,15 @@ MASK_SOURCES: tuple[str, ...] = ("nodata", "alpha", "internal", "nan", "none")
 STRETCH_SAMPLE = 1024
 
 #: Long side, in pixels, of the decimated mask read behind :meth:`Scene.valid_fraction`.
-VALID_SAMPLE = 64
+VALID_SAMPLE = 128
 
 #: Percentiles mapped to 0 and 255 by the percentile stretch.
 PERCENTILES = (2.0, 98.0)
+
+
+#: GDAL's block cache while reading a scene, in MB: bounded, so memory stays flat with scene size
+#: (GDAL's own default is 5% of RAM). Tiles are read once each, so a large cache buys nothing.
+GDAL_CACHE_MB = 128
 
 
 class NoCRSWarning(UserWarning):
@@ -104,13 +109,14 @@ class Scene:
     @contextmanager
     def open(self) -> Iterator[DatasetReader]:
         """The raster opened for reading; pass it as ``dataset=`` to read many windows in a row."""
-        with _quiet():
-            try:
-                dataset = rasterio.open(self.path)
-            except RasterioError as exc:
-                raise SceneError(f"{self.path} can no longer be opened ({_gdal_message(exc)})") from exc
-        with dataset:
-            yield dataset
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):  # an int is bytes
+            with _quiet():
+                try:
+                    dataset = rasterio.open(self.path)
+                except RasterioError as exc:
+                    raise SceneError(f"{self.path} can no longer be opened ({_gdal_message(exc)})") from exc
+            with dataset:
+                yield dataset
 
     def read(
         self, window: Window, *, dataset: DatasetReader | None = None
@@ -123,23 +129,37 @@ class Scene:
         if dataset is None:
             with self.open() as ds:
                 return self.read(window, dataset=ds)
+        h, w = int(window.height), int(window.width)
+        # 8-bit RGB is read straight into the (h, w, 3) layout the model takes: no transpose copy
+        direct = self.stretch is None and len(self.bands) == 3 and self.dtype == "uint8"
+        hwc = np.empty((h, w, 3), dtype=np.uint8) if direct else None
         try:
-            data = dataset.read(list(self.bands), window=window)
+            if hwc is not None:
+                data = dataset.read(list(self.bands), window=window, out=hwc.transpose(2, 0, 1))
+            else:
+                data = dataset.read(list(self.bands), window=window)
             band_valid = self._band_valid(dataset, data, window=window)
         except RasterioError as exc:
             raise self._read_error(window, exc) from exc
-        image = _to_uint8(data, self.stretch, band_valid)
-        if image.shape[0] == 1:
-            image = np.repeat(image, 3, axis=0)
-        image = np.ascontiguousarray(image.transpose(1, 2, 0))
         if band_valid is None:
-            valid = np.ones(data.shape[1:], dtype=bool)
+            valid = np.ones((h, w), dtype=bool)
         else:
-            valid = band_valid.any(axis=0)
+            valid = band_valid[0].copy()  # a pixel is valid when any band is (GDAL's rule)
+            for b in band_valid[1:]:
+                valid |= b
+            if valid.all() and band_valid.all():
+                band_valid = None  # nothing to blank
+        image = _to_uint8(data, self.stretch, band_valid)
+        if hwc is not None:
+            image = hwc  # _to_uint8 worked in place on its band view
+        else:
+            if image.shape[0] == 1:
+                image = np.repeat(image, 3, axis=0)
+            image = np.ascontiguousarray(image.transpose(1, 2, 0))
         return image, valid
 
     def valid_fraction(self, window: Window, *, dataset: DatasetReader | None = None) -> float:
-        """Estimated share of valid pixels in ``window``, from a mask read of at most 64 px a side.
+        """Estimated share of valid pixels in ``window``, from a mask read of at most 128 px a side.
 
         1.0 without any mask (nothing is read). The mask is read decimated (from overviews when
         the file has them), so nodata tiles are skipped without reading their pixels.
@@ -381,7 +401,14 @@ def _band_valid(
     uses_gdal_mask = mask_source in ("alpha", "internal", "nodata") or (
         mask_source == "nan" and nodata is not None
     )
-    if uses_gdal_mask:
+    if mask_source == "nodata" and nodata is not None and not np.isnan(nodata):
+        # Compare with the nodata value: free when the pixels are in hand, and a decimated data
+        # read uses the overviews (GDAL's nodata mask band would decode full-resolution blocks).
+        if data is None:
+            shape = None if out_shape is None else (k, *out_shape)
+            data = ds.read(list(bands), window=window, out_shape=shape)
+        valid = data != np.asarray(nodata, dtype=data.dtype)
+    elif uses_gdal_mask:
         # alpha and internal masks are per dataset: one band's mask is every band's mask
         idx = list(bands[:1]) if mask_source in ("alpha", "internal") else list(bands)
         shape = None if out_shape is None else (len(idx), *out_shape)
@@ -399,20 +426,27 @@ def _band_valid(
 def _to_uint8(
     data: np.ndarray, stretch: tuple[tuple[float, float], ...] | None, band_valid: np.ndarray | None
 ) -> np.ndarray:
+    """8-bit bands with masked pixels set to 0 (``data`` is a fresh read and may be reused)."""
     if stretch is None:
-        out = data.astype(np.uint8, copy=True)
+        out = data if data.dtype == np.uint8 else data.astype(np.uint8)
     else:
         out = np.stack([stretch_band(band, lohi) for band, lohi in zip(data, stretch)])
     if band_valid is not None:
-        out[~band_valid] = 0
+        np.multiply(out, band_valid, out=out, casting="unsafe")
     return out
 
 
 def _decimated_shape(height: int, width: int, limit: int) -> tuple[int, int]:
+    """A read shape at most ``limit`` a side, decimated by a power of two.
+
+    Power-of-two factors match the overview levels GDAL builds, so the read is served from an
+    overview; an odd factor (800 -> 64 is 12.5) makes GDAL decode full-resolution blocks instead.
+    """
     scale = max(height, width) / limit
     if scale <= 1:
         return height, width
-    return max(1, math.ceil(height / scale)), max(1, math.ceil(width / scale))
+    factor = 2 ** math.ceil(math.log2(scale))
+    return max(1, math.ceil(height / factor)), max(1, math.ceil(width / factor))
 
 
 def _measure_stretch(

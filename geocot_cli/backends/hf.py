@@ -18,6 +18,7 @@ Example (not run: loads a model)::
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
 __all__ = ["KEEP_TAGS", "HFBackend", "decode_completions", "resolve_device", "resolve_dtype"]
+
+log = logging.getLogger("geocot")
 
 #: Tags whose text survives decoding even when the tokenizer marks them special.
 KEEP_TAGS: tuple[str, ...] = ("<think>", "</think>", "<answer>", "</answer>")
@@ -69,6 +72,28 @@ def _check_location(model: str) -> Path | None:
             f"model folder {model} does not exist; check the path, or pass a hub id such as minglanga/RSThinker"
         )
     return None
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """True for torch's out-of-memory errors (CUDA, and MPS / older torch, which raise a RuntimeError)."""
+    import torch
+
+    kinds = tuple(k for k in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if k)
+    return isinstance(exc, kinds) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+def _free_accelerator_memory() -> None:
+    """Hand cached blocks back to the device after an out-of-memory error."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    mps = getattr(torch, "mps", None)
+    if mps is not None and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        mps.empty_cache()
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -190,6 +215,7 @@ class HFBackend:
         if eos is None:
             eos = []
         self._eos_ids: tuple[int, ...] = tuple(int(i) for i in (eos if isinstance(eos, (list, tuple)) else [eos]))
+        self._batch_limit: int | None = None  # lowered after an out-of-memory error
 
     def _load(self, trust_remote_code: bool):
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -253,13 +279,35 @@ class HFBackend:
         return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
 
     def generate(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[str]:
-        """Return one completion per image (only the new text; tags kept), in order."""
+        """Return one completion per image (only the new text; tags kept), in order.
+
+        Out of accelerator memory, the batch is halved and retried (down to one tile; then a
+        :class:`BackendError`); the smaller batch is kept for later calls, so one OOM costs one retry.
+        """
         if len(images) != len(prompts):
             raise BackendError(f"got {len(images)} images but {len(prompts)} prompts; pass one prompt per image")
         out: list[str] = []
-        step = self.generation.batch_size
-        for start in range(0, len(images), step):
-            out.extend(self._generate_batch(images[start : start + step], prompts[start : start + step]))
+        start = 0
+        while start < len(images):
+            size = min(self.generation.batch_size, self._batch_limit or len(images), len(images) - start)
+            failed = None
+            try:
+                out.extend(self._generate_batch(images[start : start + size], prompts[start : start + size]))
+            except Exception as exc:
+                if not _is_out_of_memory(exc):
+                    raise
+                failed = _one_line(exc)  # keep no reference: the traceback holds the batch's tensors
+            if failed is None:
+                start += size
+                continue
+            _free_accelerator_memory()
+            if size == 1:
+                raise BackendError(
+                    f"out of memory on {self.device} even with one tile per batch ({failed}); try "
+                    "--dtype bfloat16, a smaller --tile, fewer --max-new-tokens, or another --device"
+                )
+            self._batch_limit = size // 2
+            log.warning("out of memory on %s with %d tiles per batch; retrying with %d", self.device, size, size // 2)
         return out
 
     def _generate_batch(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[str]:

@@ -11,7 +11,10 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-__all__ = ["console", "print_json", "progress", "state", "user_errors"]
+__all__ = ["check_strict", "console", "print_json", "progress", "state", "user_errors"]
+
+#: Exit code of a run that finished, wrote its output, but had tiles the model failed on (--strict).
+EXIT_FAILED_TILES = 3
 
 T = TypeVar("T")
 
@@ -57,7 +60,10 @@ def user_errors() -> Iterator[None]:
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    """The message on one line, with rich markup escaped (messages quote ``[x1,y1,x2,y2]`` and paths)."""
+    from rich.markup import escape
+
+    return escape(" ".join(str(exc).split()) or type(exc).__name__)
 
 
 def progress(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
@@ -76,56 +82,52 @@ def print_json(doc: Any) -> None:
     sys.stdout.flush()
 
 
-def run_scene_task(
-    scene_path,
-    task: str,
-    *,
-    question: str | None,
-    classes: str | None,
-    out,
-    overwrite: bool,
-    json_out: bool,
-    tile: int,
-    overlap: int,
-    bands: str | None,
-    min_valid: float,
-    nms_iou: float,
-    backend_kw: dict,
-    resume: bool = False,
-    journal=None,
-) -> None:
-    """The body every scene command shares: build options, call the library, render the answer."""
-    from ..api import answer_scene, open_backend
+def run_scene_task(scene_path, task: str, args, call, *, strategy: str = "grid") -> None:
+    """The body every scene command shares: check the inputs, load the model, call the library, render.
+
+    ``args`` holds the shared options (:class:`geocot_cli.cli.scene_commands.SceneArgs`); ``call``
+    is the library function of the command, called as ``call(scene, backend=..., **options)``
+    with the options of :func:`geocot_cli.api.answer_scene`. Everything that can be refused is
+    refused before the model loads.
+    """
+    from ..api import open_backend
     from ..config import BackendOptions, GenerationOptions, TilingOptions
     from ..io.journal import journal_path
     from ..io.report import check_output
-    from ._options import parse_bands, parse_classes
+    from ._options import parse_bands
 
     with user_errors():
         from ..errors import ConfigError
+        from ..overview import check_strategy
+        from ..scene import open_scene
         from ..types import TASKS
 
         if task not in TASKS:
             raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
-        check_output(out, overwrite=overwrite)
-        tiling = TilingOptions(tile=tile, overlap=overlap, bands=parse_bands(bands), min_valid=min_valid)
-        gen_kw = {k: backend_kw.pop(k) for k in ("batch_size", "max_new_tokens", "repetition_penalty")}
-        options = BackendOptions(generation=GenerationOptions(**gen_kw), **backend_kw)
-        from ..scene import open_scene
-
+        check_strategy(strategy, task)
+        check_output(args.out, overwrite=args.overwrite or args.resume)
+        tiling = TilingOptions(tile=args.tile, overlap=args.overlap, bands=parse_bands(args.bands), min_valid=args.min_valid)
+        generation = GenerationOptions(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                                       repetition_penalty=args.repetition_penalty)
+        options = BackendOptions(
+            model=args.model, backend=args.backend, base_url=args.base_url, api_key_env=args.api_key_env,
+            concurrency=args.concurrency, box_convention=args.box_convention, device=args.device, dtype=args.dtype,
+            trust_remote_code=args.trust_remote_code, generation=generation,
+        )
+        journal = args.journal
+        if journal is None and args.out is not None:
+            journal = journal_path(args.out)
+        if args.resume and journal is None:
+            raise ConfigError("--resume needs the journal of the earlier run: give the same --out, or --journal")
         scene = open_scene(scene_path, bands=tiling.bands)  # a bad scene fails before the model loads
         with console.status("loading model", spinner="dots") if console.is_terminal else contextlib.nullcontext():
             backend = open_backend(options)
-        if journal is None and out is not None:
-            journal = journal_path(out)
-        if resume and journal is None:
-            raise ConfigError("--resume needs the journal of the earlier run: give the same --out, or --journal")
         try:
-            answer, scene = answer_scene(
-                scene, task, backend=backend, question=question, classes=parse_classes(classes),
-                tiling=tiling, batch_size=gen_kw["batch_size"], nms_iou=nms_iou, out=out, overwrite=overwrite,
+            answer, scene = call(
+                scene, backend=backend, tiling=tiling, batch_size=args.batch_size, nms_iou=args.nms_iou,
+                strategy=strategy, out=args.out, overwrite=args.overwrite,
                 progress=lambda it, total: progress(it, total, f"{task} {scene.path}"),
-                journal=journal, resume=resume,
+                journal=journal, resume=args.resume,
             )
         except KeyboardInterrupt:
             if journal is not None:
@@ -135,21 +137,48 @@ def run_scene_task(
                 )
                 raise typer.Exit(130) from None
             raise
-        render_answer(answer, scene, json_out=json_out, out=out)
+        render_answer(answer, scene, json_out=args.json_out, out=args.out)
 
 
 def render_answer(answer, scene, *, json_out: bool, out) -> None:
-    """``--json``: one document on stdout. Otherwise: the answer on stdout, a summary on stderr."""
+    """``--json``: one document on stdout. Otherwise: the answer on stdout; on stderr a summary, the
+    per-class table (detect, count, caption, vqa) or the area table (classify), and any notes."""
     from ..io.report import answer_document
 
     if json_out:
         print_json(answer_document(answer, scene))
         return
     sys.stdout.write(f"{answer.answer}\n")
+    sys.stdout.flush()
+    if answer.task == "classify" and isinstance(answer.value, dict):
+        _table(["class", "cells", f"area ({answer.value['unit']})", "share"],
+               [[k, str(v["cells"]), f"{v['area']:.6g}", f"{v['fraction']:.1%}"]
+                for k, v in answer.value["classes"].items()])
+    elif answer.per_class and answer.task != "ground":
+        from ..tasks import class_key
+
+        tiles_of: dict[str, set[str]] = {}
+        for f in answer.evidence:
+            tiles_of.setdefault(class_key(f.label) or "object", set()).update(f.merged_from)
+        _table(["class", "objects", "tiles citing"],
+               [[k, str(n), str(len(tiles_of.get(k, ())))] for k, n in answer.per_class.items()])
     console.print(
-        f"{len(answer.evidence)} evidence boxes from {answer.tiles_processed} tiles "
+        f"{len(answer.evidence)} evidence boxes from {answer.tiles_processed} of {answer.tiles_total} tiles "
         + (f"({answer.tiles_failed} failed) " if answer.tiles_failed else "")
-        + f"({answer.tiles_skipped} skipped as nodata)"
-        + (f"; {len(answer.flagged)} tiles whose answer disagrees with their evidence" if answer.flagged else "")
-        + (f"; written to {out}" if out else "")
+        + f"({answer.tiles_skipped} skipped)"
+        + (f"; {len(answer.flagged)} tiles whose answer disagrees with their evidence: {', '.join(answer.flagged[:8])}"
+           + ("..." if len(answer.flagged) > 8 else "") if answer.flagged else "")
+        + (f"; written to {out}" if out else ""),
+        soft_wrap=True,
     )
+    for note in answer.notes:
+        console.print(f"[yellow]note:[/yellow] {note}", soft_wrap=True)
+
+
+def _table(columns: list[str], rows: list[list[str]]) -> None:
+    from rich.table import Table
+
+    table = Table(*columns, box=None, pad_edge=False, header_style="bold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

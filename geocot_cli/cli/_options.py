@@ -10,7 +10,7 @@ import typer
 __all__ = [
     "ApiKeyEnv", "BandsOpt", "BaseUrl", "BackendOpt", "BatchSize", "BoxConventionOpt", "ClassesOpt",
     "Concurrency", "Device", "JournalOpt", "Resume", "Dtype", "JsonOpt", "MaxNewTokens", "MinValid", "ModelOpt", "NmsIou",
-    "Out", "Overlap", "Overwrite", "RepetitionPenalty", "ScenePath", "TileSize", "TrustRemoteCode",
+    "Out", "Overlap", "Overwrite", "RepetitionPenalty", "ScenePath", "Strict", "TileSize", "TrustRemoteCode",
     "parse_bands", "parse_classes",
 ]
 
@@ -39,7 +39,17 @@ TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code", help="Allo
 ClassesOpt = Annotated[Optional[str], typer.Option("--classes", help="Comma-separated object classes, e.g. ship,plane.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its journal (<out>.journal.jsonl).")]
 JournalOpt = Annotated[Optional[Path], typer.Option("--journal", help="Journal file (default: <out>.journal.jsonl beside --out; none without --out).")]
-NmsIou = Annotated[float, typer.Option("--nms-iou", help="IoU above which boxes from overlapping tiles are one object.")]
+
+
+def _check_nms_iou(value: float) -> float:
+    """Reject a bad --nms-iou while parsing, before any model time is spent."""
+    if not 0.0 < value <= 1.0:
+        raise typer.BadParameter(f"{value} must be in (0, 1]; try 0.5")
+    return value
+
+
+NmsIou = Annotated[float, typer.Option("--nms-iou", callback=_check_nms_iou, help="IoU above which boxes from overlapping tiles are one object.")]
+Strict = Annotated[bool, typer.Option("--strict", help="Exit 3 when the model failed on any tile (the output is still written without those tiles).")]
 
 
 def parse_bands(text: str | None) -> tuple[int, ...] | None:

@@ -6,16 +6,45 @@ Exit codes: 0 ok, 2 bad input or usage (one line on stderr), 1 internal error.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from . import eval as eval_cmd
 from . import data, export, model, scene_commands
 from ._common import console, state
 
+
+class _Group(TyperGroup):
+    """The root group: a usage error (missing argument, bad number, unknown option) is one line on
+    stderr and exit 2, like every other bad input, instead of Typer's multi-line panel."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as exc:  # click's UsageError family
+            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+                ctx = getattr(exc, "ctx", None)
+                hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+                message = " ".join(exc.format_message().split()).rstrip(".")
+                console.print(f"[red]error:[/red] {escape(message + hint)}", soft_wrap=True)
+            sys.exit(getattr(exc, "exit_code", 2))
+        except typer.Abort:
+            console.print("[yellow]aborted[/yellow]")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_Group,
     name="geocot",
     help="Ask a vision-language model about large remote-sensing scenes; get auditable, georeferenced answers.",
     no_args_is_help=True,
@@ -46,17 +75,21 @@ def _main(
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    console.print(f"[yellow]warning:[/yellow] {' '.join(str(message).split())}", soft_wrap=True)
+    console.print(f"[yellow]warning:[/yellow] {escape(' '.join(str(message).split()))}", soft_wrap=True)
 
 
 app.command("detect")(scene_commands.detect)
 app.command("ask")(scene_commands.ask)
+app.command("count")(scene_commands.count)
+app.command("ground")(scene_commands.ground)
+app.command("classify")(scene_commands.classify)
+app.command("caption")(scene_commands.caption)
 app.command("eval")(eval_cmd.eval_command)
 app.command("export")(export.export)
 app.add_typer(data.app, name="data")
 app.add_typer(model.app, name="model")
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def main(args: Sequence[str] | None = None) -> None:
+    """Console-script entry point (``args`` default to ``sys.argv[1:]``)."""
+    app(args=args, prog_name="geocot")

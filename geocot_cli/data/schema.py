@@ -37,6 +37,7 @@ from typing import Any
 from ..boxes import format_boxes
 from ..errors import DataError, OutputError
 from ..types import TASKS, PixelBox
+from ._common import within
 
 __all__ = [
     "Sample",
@@ -110,7 +111,7 @@ class Sample:
 def _floats(b: Sequence[float], name: str) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in b)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _FieldError(name, f"{name} must be four numbers [x1,y1,x2,y2], got {b!r}") from None
 
 
@@ -187,7 +188,10 @@ def _as_box(v: Any, name: str) -> PixelBox:
         raise _FieldError(name, f"{name} must be a list [x1,y1,x2,y2], got {v!r}")
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
         raise _FieldError(name, f"{name} must hold numbers, got {v!r}")
-    return tuple(float(x) for x in v)  # type: ignore[return-value]
+    try:
+        return tuple(float(x) for x in v)  # type: ignore[return-value]
+    except OverflowError:
+        raise _FieldError(name, f"{name} holds a number too large for a pixel coordinate") from None
 
 
 def _as_str(v: Any, name: str) -> str:
@@ -203,22 +207,30 @@ def _as_str(v: Any, name: str) -> str:
 def resolve_image(value: str, base: Path) -> Path:
     """Resolve an ``image`` field against the dataset folder ``base``.
 
-    Relative paths must stay inside ``base``; absolute paths are taken as written.
+    Relative paths must stay inside ``base``, also once symbolic links are followed; absolute
+    paths are taken as written (an explicit choice, visible in the file).
 
     >>> resolve_image("img/a.png", Path("/data")).as_posix()
     '/data/img/a.png'
     >>> resolve_image("/elsewhere/a.png", Path("/data")).as_posix()
     '/elsewhere/a.png'
     """
+    if "\x00" in value:
+        raise _FieldError("image", f"image {value!r} holds a NUL character; write a file path")
     p = Path(value)
     if p.is_absolute():
         return p
     root = Path(os.path.normpath(os.path.abspath(base)))
     full = Path(os.path.normpath(root / p))
-    if full != root and root not in full.parents:
+    if not within(root, full, follow_links=False):
         raise _FieldError(
             "image", f"image {value!r} leaves the dataset folder {root}; move the image inside it "
             "or write its absolute path"
+        )
+    if not within(root, full):
+        raise _FieldError(
+            "image", f"image {value!r} is a link to {os.path.realpath(full)}, outside the dataset folder "
+            f"{root}; copy the image in or write its absolute path"
         )
     return full
 
@@ -334,19 +346,31 @@ def load_samples(path: str | os.PathLike[str]) -> list[Sample]:
         raise DataError(f"sample file {p} not found; write one with `geocot data synth` or `geocot data backfill`")
     base = p.resolve().parent
     out: list[Sample] = []
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with p.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{p}:{lineno}: not UTF-8 text (byte {e.start + 1}); is this a sample JSONL file?") from None
             if not line.strip():
                 continue
             try:
                 d = json.loads(line)
             except json.JSONDecodeError as e:
                 raise DataError(f"{p}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+            except (ValueError, RecursionError) as e:  # a 5,000-digit number, arrays nested 10,000 deep
+                raise DataError(f"{p}:{lineno}: JSON this reader refuses ({_reason(e)})") from None
             try:
                 out.append(sample_from_dict(d, base))
             except _FieldError as e:
                 raise DataError(f"{p}:{lineno}: field {e.field!r}: {e.detail}") from None
     return out
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    return " ".join(str(e).split())[:120]
 
 
 def write_samples(path: str | os.PathLike[str], samples: Iterable[Sample]) -> int:

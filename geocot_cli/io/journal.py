@@ -72,10 +72,12 @@ def read_journal(path: str | Path) -> tuple[JournalHeader, dict[str, dict[str, A
     lines = p.read_bytes().split(b"\n")
     try:
         head = json.loads(lines[0])
-    except (ValueError, IndexError):
+    except (ValueError, RecursionError):
         raise DataError(f"{p}:1: not a geocot journal (no header line)") from None
     if not isinstance(head, dict) or head.get("format") != FORMAT:
         raise DataError(f"{p}:1: not a geocot journal (expected format {FORMAT})")
+    if _bad_header(head):
+        raise DataError(f"{p}:1: damaged journal header ({_bad_header(head)}); start the run again without --resume")
     header = JournalHeader.from_dict(head)
     tiles: dict[str, dict[str, Any]] = {}
     for n, raw in enumerate(lines[1:], start=2):
@@ -83,12 +85,39 @@ def read_journal(path: str | Path) -> tuple[JournalHeader, dict[str, dict[str, A
             continue
         try:
             rec = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             if n == len(lines) or all(not x.strip() for x in lines[n:]):
                 break  # torn final line from a killed run
             raise DataError(f"{p}:{n}: damaged journal line; remove it and resume") from None
+        if not _is_tile_record(rec):
+            raise DataError(f"{p}:{n}: not a tile record of a geocot journal; remove the line and resume")
         tiles[rec["tile"]] = rec
     return header, tiles
+
+
+def _bad_header(head: Mapping[str, Any]) -> str | None:
+    """The first header field of the wrong type, or None."""
+    kinds = {"scene": str, "task": str, "tile": int, "overlap": int, "min_valid": (int, float),
+             "model": str, "box_convention": str}
+    for key, kind in kinds.items():
+        if not isinstance(head.get(key), kind) or isinstance(head.get(key), bool):
+            return f"{key} is {head.get(key)!r}"
+    for key in ("classes", "bands"):
+        if head.get(key) is not None and not isinstance(head[key], list):
+            return f"{key} is {head[key]!r}"
+    return None
+
+
+def _is_tile_record(rec: Any) -> bool:
+    if not isinstance(rec, dict) or not isinstance(rec.get("tile"), str):
+        return False
+    if any(rec.get(k) is not None and not isinstance(rec[k], str) for k in ("text", "skipped", "error")):
+        return False
+    if rec.get("text") is None:
+        return True
+    size = rec.get("image_size")
+    return (isinstance(size, list) and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size))
 
 
 class Journal:
@@ -98,6 +127,8 @@ class Journal:
         self.path = Path(path)
         self.header = header
         self.done: dict[str, dict[str, Any]] = {}
+        self._fresh = False  # created by this run: removed on close if it holds no model output
+        self._ran = False
         if resume:
             if self.path.exists():
                 old, self.done = read_journal(self.path)
@@ -116,6 +147,7 @@ class Journal:
                 "or --overwrite to start again"
             )
         self._fh = open(self.path, "w", encoding="utf-8")
+        self._fresh = True
         self._write(header.to_dict())
 
     def _truncate_torn_tail(self) -> None:
@@ -141,11 +173,16 @@ class Journal:
             "image_size": list(result.image_size) if result.image_size else None,
         }
         self.done[result.tile.id] = rec
+        self._ran = self._ran or result.text is not None or result.error is not None
         self._write(rec)
 
     def close(self) -> None:
+        """Close the file; a journal this run created that holds no model output is removed
+        (a run that failed or stopped before the model answered leaves nothing behind)."""
         if not self._fh.closed:
             self._fh.close()
+            if self._fresh and not self._ran:
+                self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> Journal:
         return self

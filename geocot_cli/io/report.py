@@ -1,8 +1,15 @@
 """Scene answers as data: the JSON document on stdout and the layers of a GIS file.
 
-``answer_document`` is what ``--json`` prints; ``write_answer`` writes the ``evidence`` layer (one
-polygon per grounded box with its claim and the tile's trace) and, in a GeoPackage, a ``tiles``
-layer (every tile's footprint with its answer, trace and audit) so each claim can be audited.
+``answer_document`` is what ``--json`` prints. ``write_answer`` writes, by task:
+
+- count, detect, ground, caption, vqa: ``evidence`` (one polygon per distinct grounded box with
+  its claim, the scene answer and the tile's full trace; ground: the one chosen feature);
+- classify: ``cells`` (one polygon per tile core, the cores partitioning the scene, with class,
+  the tile's answer, area and trace);
+- and, in a GeoPackage, ``tiles`` (every tile's footprint with its answer, trace and audit) and,
+  for an overview-strategy run, ``regions`` (where the overview saw something, with its trace).
+
+A GeoJSON file holds one layer: ``evidence``, or ``cells`` for classify.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from typing import Any
 from shapely.geometry import mapping
 
 
-__all__ = ["answer_document", "check_output", "tiles_frame", "write_answer"]
+__all__ = ["answer_document", "cells_frame", "check_output", "regions_frame", "tiles_frame", "write_answer"]
 
 def check_output(path: str | Path | None, *, overwrite: bool = False) -> Path | None:
     """Refuse, before any work, an output that could not be written at the end.
@@ -45,10 +52,20 @@ def _feature_dict(f) -> dict[str, Any]:
     }
 
 
+def _jsonable(value: Any) -> Any:
+    return value if isinstance(value, (int, float, str, list, dict)) else None
+
+
 def answer_document(answer, scene) -> dict[str, Any]:
-    """The one JSON document ``--json`` prints: answer, evidence in scene CRS, tiles, audit."""
+    """The one JSON document ``--json`` prints: answer, evidence in scene CRS, tiles, audit.
+
+    Task-specific parts: ``value`` (count/detect: the number; ground: found, box and the ranked
+    candidates; classify: area per class; caption: counts, places and tile captions; vqa: the
+    tiles' answers), ``cells`` (classify), ``overview`` (the overview strategy), ``notes``.
+    """
     tiles = []
     for r in answer.tiles:
+        problems = r.audit.problems if r.audit is not None else (r.trace.problems if r.trace is not None else ())
         tiles.append(
             {
                 "id": r.tile.id,
@@ -56,19 +73,22 @@ def answer_document(answer, scene) -> dict[str, Any]:
                 "skipped": r.skipped,
                 "error": r.error,
                 "answer": r.answer,
+                "n_evidence": len(r.features),
                 "consistent": None if r.audit is None else r.audit.consistent,
-                "problems": [] if r.trace is None else list(r.trace.problems),
+                "problems": list(problems),
                 "trace": r.text,
             }
         )
-    return {
+    doc = {
         "scene": str(scene.path),
         "crs": scene.crs.to_string() if scene.crs else None,
         "task": answer.task,
         "question": answer.question,
+        "strategy": "overview" if answer.overview is not None else "grid",
         "answer": answer.answer,
-        "value": answer.value if isinstance(answer.value, (int, float, str, list, dict)) else None,
+        "value": _jsonable(answer.value),
         "per_class": answer.per_class,
+        "notes": list(answer.notes),
         "evidence": [_feature_dict(f) for f in answer.evidence],
         "flagged_tiles": list(answer.flagged),
         "tiles_total": answer.tiles_total,
@@ -76,6 +96,57 @@ def answer_document(answer, scene) -> dict[str, Any]:
         "tiles_skipped": answer.tiles_skipped,
         "tiles": tiles,
     }
+    if answer.cells:
+        doc["cells"] = [
+            {
+                "tile_id": c.tile_id,
+                "core": [int(c.window.col_off), int(c.window.row_off), int(c.window.width), int(c.window.height)],
+                "class": c.label,
+                "answer": c.answer,
+                "area": c.area,
+                "skipped": c.skipped,
+                "error": c.error,
+                "geometry": mapping(c.geometry),
+            }
+            for c in answer.cells
+        ]
+    if answer.overview is not None:
+        doc["overview"] = answer.overview.as_dict()
+    return doc
+
+
+def cells_frame(answer, scene):
+    """The classification cells (tile cores) with class, answer, area and trace, as a GeoDataFrame."""
+    import geopandas as gpd
+
+    unit = answer.value.get("unit", "") if isinstance(answer.value, dict) else ""
+    rows = [
+        {
+            "tile_id": c.tile_id, "class": c.label, "answer": c.answer or "", "area": c.area, "area_unit": unit,
+            "skipped": c.skipped or "", "error": c.error or "", "scene_answer": answer.answer, "trace": c.trace or "",
+        }
+        for c in answer.cells
+    ]
+    columns = ["tile_id", "class", "answer", "area", "area_unit", "skipped", "error", "scene_answer", "trace"]
+    geoms = gpd.GeoSeries([c.geometry for c in answer.cells], crs=scene.crs)
+    frame = gpd.GeoDataFrame(rows, columns=columns, geometry=geoms, crs=scene.crs)
+    frame.attrs["geometry_type"] = "Polygon"
+    return frame
+
+
+def regions_frame(answer, scene):
+    """Where the overview saw something (scene CRS), with the overview's answer and trace."""
+    import geopandas as gpd
+
+    from ..georef import box_polygon
+
+    ov = answer.overview
+    geoms = [box_polygon(r, scene.transform) for r in ov.regions]
+    rows = [{"answer": (ov.trace.answer if ov.trace else "") or "", "trace": ov.text or ""} for _ in ov.regions]
+    frame = gpd.GeoDataFrame(rows, columns=["answer", "trace"], geometry=gpd.GeoSeries(geoms, crs=scene.crs),
+                             crs=scene.crs)
+    frame.attrs["geometry_type"] = "Polygon"
+    return frame
 
 
 def tiles_frame(answer, scene):
@@ -107,10 +178,16 @@ def tiles_frame(answer, scene):
 
 
 def write_answer(path: str | Path, answer, scene, *, overwrite: bool = False) -> Path:
-    """Write the answer's ``evidence`` layer (and the ``tiles`` layer in a GeoPackage) to ``path``."""
+    """Write the answer's layers (see the module doc) to ``path`` (.gpkg, .geojson or .json)."""
     from .vector import features_to_frame, write_layers
 
-    evidence = features_to_frame(list(answer.evidence), scene.crs)
-    evidence["scene_answer"] = answer.answer  # an empty frame keeps an empty column of that name
-    layers = {"evidence": evidence, "tiles": tiles_frame(answer, scene)}
+    if answer.task == "classify":
+        layers = {"cells": cells_frame(answer, scene)}
+    else:
+        evidence = features_to_frame(list(answer.evidence), scene.crs)
+        evidence["scene_answer"] = answer.answer  # an empty frame keeps an empty column of that name
+        layers = {"evidence": evidence}
+    layers["tiles"] = tiles_frame(answer, scene)
+    if answer.overview is not None and Path(path).suffix.lower() == ".gpkg":
+        layers["regions"] = regions_frame(answer, scene)
     return write_layers(Path(path), layers, overwrite=overwrite)

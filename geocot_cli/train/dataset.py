@@ -154,7 +154,7 @@ def steps_per_epoch(n: int, *, batch_size: int, accum: int, world: int = 1) -> i
     """Optimiser steps in one epoch of ``n`` samples (an incomplete last step still counts).
 
     >>> steps_per_epoch(10, batch_size=2, accum=2), steps_per_epoch(10, batch_size=2, accum=1, world=2)
-    (3, 3)
+    (3, 2)
     """
     micro = -(-n // batch_size)
     per_rank = micro // world if world > 1 else micro
