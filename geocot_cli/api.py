@@ -31,6 +31,7 @@ from typing import Any
 from .config import BackendOptions, TilingOptions
 from .io.report import check_output, write_answer
 from .models.demo import resolve_model
+from .overview import MAX_DECIMATION
 from .pipeline import TileResult, run_scene
 from .scene import Scene, open_scene
 from .tasks import SceneAnswer, assemble, plan_question
@@ -74,6 +75,7 @@ def answer_scene(
     min_score: float | None = None,
     strategy: str = "grid",
     overview_margin: float | None = None,
+    overview_max_decimation: float | None = MAX_DECIMATION,
     out: str | Path | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
@@ -84,13 +86,14 @@ def answer_scene(
 
     ``strategy="overview"`` first asks the model about a decimated view of the whole scene and runs
     only the tiles where it saw something (:mod:`geocot_cli.overview`; count, detect, ground, vqa);
-    ``overview_margin`` (scene pixels) widens the regions it names. The output path and the
+    ``overview_margin`` (scene pixels) widens the regions it names, ``overview_max_decimation``
+    bounds how far a glance is decimated (None: one glance at the whole scene). The output path and the
     strategy are checked before any tile is read, so a bad ``--out`` costs no model time. With
     ``journal`` every finished tile (and the overview) is appended to that file as it lands;
     ``resume`` then skips what it holds (after a crash or Ctrl-C) and gives the same output as one
     clean run.
     """
-    from .overview import OVERVIEW_ID, check_strategy, look, overview_result, selected_tiles, unselected_results
+    from .overview import check_strategy, glance_result, look, selected_tiles, unselected_results
 
     check_strategy(strategy, task)
     check_output(out, overwrite=overwrite or resume)
@@ -102,11 +105,12 @@ def answer_scene(
         overview, tiles, total = None, None, len(grid)
         if strategy == "overview":
             overview = look(scene, backend, task=task, question=question, classes=classes, tiling=tiling,
-                            margin=overview_margin, replay=run.done.get(OVERVIEW_ID), convention=run.convention)
-            if run.journal is not None and OVERVIEW_ID not in run.done:
-                run.journal.record(overview_result(scene, overview))
-            if overview.fallback is None:
-                tiles, total = selected_tiles(grid, overview.tiles, done=run.done), len(overview.tiles)
+                            margin=overview_margin, max_decimation=overview_max_decimation, replay=run.done,
+                            convention=run.convention)
+            for glance in overview.glances:  # journaled, so a resumed run chooses the same tiles
+                if run.journal is not None and glance.id not in run.done and glance.text is not None:
+                    run.journal.record(glance_result(scene, glance, overview.prompt))
+            tiles, total = selected_tiles(grid, overview.tiles, done=run.done), len(overview.tiles)
         results: Iterable[TileResult] = run.record(
             run_scene(
                 scene, backend, task=task, question=question, classes=classes, tiling=tiling,
@@ -131,12 +135,14 @@ def answer_scene(
 def _with_overview(answer: SceneAnswer, overview) -> SceneAnswer:
     import dataclasses
 
-    note = (
-        f"overview: {overview.fallback}" if overview.fallback
-        else f"overview strategy: {len(overview.tiles)} of {overview.tiles_total} tiles looked at closely "
-             f"({len(overview.regions)} regions seen on a {overview.size[0]}x{overview.size[1]} overview)"
-    )
-    return dataclasses.replace(answer, overview=overview, notes=answer.notes + (note,))
+    glances = overview.glances
+    notes = [
+        f"overview strategy: {len(overview.tiles)} of {overview.tiles_total} tiles looked at closely "
+        f"({len(overview.regions)} regions seen on {len(glances)} glance{'s' if len(glances) > 1 else ''} "
+        f"decimated up to {max(g.decimation for g in glances):.1f}x)"
+    ]
+    notes += [f"overview glance {g.id} failed ({g.failed}); every tile under it was run" for g in overview.failed]
+    return dataclasses.replace(answer, overview=overview, notes=answer.notes + tuple(notes))
 
 
 def count_scene(scene: str | Path | Scene, cls: str, *, backend, **options: Any) -> tuple[SceneAnswer, Scene]:
@@ -243,7 +249,7 @@ def export_journal(
     in an overview-strategy run, tiles the overview did not choose as ``"not selected by the overview"``.
     """
     from .io.journal import read_journal
-    from .overview import NOT_SELECTED, OVERVIEW_ID, look
+    from .overview import NOT_SELECTED, journal_glances, look
 
     check_output(out, overwrite=overwrite)
     header, done = read_journal(journal)
@@ -251,9 +257,10 @@ def export_journal(
     scene = open_scene(header.scene, bands=header.bands)
     grid = TileGrid(scene, tiling)
     overview = None
-    if OVERVIEW_ID in done:  # an overview-strategy run: tiles it did not choose were never meant to run
+    glances = journal_glances(done)
+    if glances:  # an overview-strategy run: tiles it did not choose were never meant to run
         overview = look(scene, None, task=header.task, question=header.question, classes=header.classes,
-                        tiling=tiling, replay=done[OVERVIEW_ID], convention=header.box_convention)
+                        tiling=tiling, replay=done, convention=header.box_convention, windows=glances)
     chosen = set(overview.tiles) | set(done) if overview is not None else None
 
     def record(tile_id: str) -> dict:

@@ -32,7 +32,9 @@ from shapely.geometry.polygon import orient
 from .errors import ConfigError
 from .types import PixelBox
 
-__all__ = ["Feature", "box_polygon", "dedupe_seams", "georeference", "tile_box_to_scene"]
+__all__ = [
+    "Feature", "box_polygon", "box_polygons", "dedupe_seams", "georeference", "georeference_all", "tile_box_to_scene",
+]
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,73 @@ def georeference(
         edge_margin=_edge_margin(scene_box, tile, scene_size),
         merged_from=(str(tile.id),),
     )
+
+
+def box_polygons(scene_boxes: np.ndarray, transform: Affine) -> np.ndarray:
+    """:func:`box_polygon` for many boxes at once (an ``(n, 4)`` array), as an array of polygons.
+
+    >>> polys = box_polygons(np.array([[0, 0, 1, 1], [2, 2, 4, 3]]), Affine(1, 0, 0, 0, -1, 0))
+    >>> [p.bounds for p in polys]
+    [(0.0, -1.0, 1.0, 0.0), (2.0, -3.0, 4.0, -2.0)]
+    >>> all(p.exterior.is_ccw for p in polys)
+    True
+    """
+    import shapely
+
+    b = np.asarray(scene_boxes, dtype=np.float64).reshape(-1, 4)
+    x = np.stack([b[:, 0], b[:, 2], b[:, 2], b[:, 0]], axis=1)
+    y = np.stack([b[:, 1], b[:, 1], b[:, 3], b[:, 3]], axis=1)
+    t = transform
+    gx, gy = t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f
+    if t.a * t.e - t.b * t.d < 0:  # the affine mirrors: reverse the ring to keep it counter-clockwise
+        gx, gy = gx[:, [0, 3, 2, 1]], gy[:, [0, 3, 2, 1]]  # same start vertex as shapely's orient()
+    return shapely.polygons(np.stack([gx, gy], axis=2))
+
+
+def georeference_all(
+    evidence: Sequence[Any],
+    tile: Any,
+    *,
+    scene_size: tuple[int, int],
+    task: str,
+    answer: str | None,
+    trace_text: str,
+    scene_transform: Affine | None = None,
+) -> list[Feature]:
+    """:func:`georeference` for every piece of evidence of one tile, vectorised over the boxes.
+
+    Gives exactly what calling :func:`georeference` on each would (a test checks it), at a
+    fraction of the cost: the scene's boxes, margins and polygons are computed as arrays.
+    """
+    if not evidence:
+        return []
+    if scene_transform is None:
+        col, row, _, _ = _window(tile)
+        scene_transform = tile.transform @ Affine.translation(-col, -row)
+    col, row, ww, wh = _window(tile)
+    iw, ih = _image_size(tile)
+    sw, sh = float(scene_size[0]), float(scene_size[1])
+    b = np.array([ev.box for ev in evidence], dtype=np.float64).reshape(-1, 4)
+    b = np.concatenate([np.minimum(b[:, :2], b[:, 2:]), np.maximum(b[:, :2], b[:, 2:])], axis=1)
+    scale = np.array([ww / iw if iw > 0 else 1.0, wh / ih if ih > 0 else 1.0] * 2)
+    lo = np.array([max(col, 0.0), max(row, 0.0)] * 2)
+    hi = np.array([min(col + ww, sw), min(row + wh, sh)] * 2)
+    boxes = np.clip(b * scale + np.array([col, row, col, row]), lo, hi)
+    inner = [(col > 0, boxes[:, 0] - col), (row > 0, boxes[:, 1] - row),
+             (col + ww < sw, col + ww - boxes[:, 2]), (row + wh < sh, row + wh - boxes[:, 3])]
+    sides = [m for present, m in inner if present]
+    margins = np.maximum(np.minimum.reduce(sides), 0.0) if sides else np.full(len(b), math.inf)
+    polygons = box_polygons(boxes, scene_transform)
+    tile_id = str(tile.id)
+    shared = {"score": None, "tile_id": tile_id, "task": task, "answer": answer, "trace": trace_text,
+              "merged_from": (tile_id,)}
+    out = []
+    for ev, box, margin, poly in zip(evidence, boxes.tolist(), margins.tolist(), polygons):
+        f = object.__new__(Feature)  # a frozen dataclass, built without its per-field checks (hot path)
+        f.__dict__.update(shared, geometry=poly, scene_box=tuple(box), label=str(ev.label),
+                          claim=str(ev.claim), edge_margin=float(margin))
+        out.append(f)
+    return out
 
 
 # --- seam de-duplication --------------------------------------------------------------------

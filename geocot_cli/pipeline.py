@@ -20,7 +20,7 @@ from typing import Any
 from .audit import Audit, audit_trace
 from .config import TilingOptions
 from .errors import GeocotError, SceneError
-from .georef import Feature, georeference
+from .georef import Feature, georeference_all
 from .prompts import build_prompt
 from .scene import Scene
 from .tiling import Tile, TileGrid
@@ -59,8 +59,8 @@ def tile_features(scene: Scene, tile: Tile, trace: Trace, task: str) -> tuple[Fe
     if not evidence and trace.answer_boxes:
         evidence = [Evidence(label="", claim="", box=b, raw=tuple(b), section="answer") for b in trace.answer_boxes]
     return tuple(
-        georeference(
-            ev,
+        georeference_all(
+            evidence,
             tile,
             scene_transform=scene.transform,
             scene_size=(scene.width, scene.height),
@@ -68,7 +68,6 @@ def tile_features(scene: Scene, tile: Tile, trace: Trace, task: str) -> tuple[Fe
             answer=trace.answer,
             trace_text=trace.text,
         )
-        for ev in evidence
     )
 
 
@@ -95,9 +94,9 @@ def _generate(backend, images: list, prompts: list[str]) -> list[str | BaseExcep
         return list(backend.generate(images, prompts))
     except GeocotError:
         raise
-    except Exception:
+    except Exception as exc:
         if len(images) == 1:
-            raise
+            return [exc]  # recorded on the tile, as in a bigger batch; the run goes on
     out: list[str | BaseException] = []
     for image, prompt in zip(images, prompts):
         try:

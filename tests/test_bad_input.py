@@ -100,7 +100,7 @@ TABLE = [
     ("eval-unknown-task-field", ["eval", "--data", "{badtask}", "--out", "{out}/p.jsonl"], "unknown task 'segment'", ""),
     ("eval-data-missing", ["eval", "--data", "{in}/none.jsonl", "--out", "{out}/p.jsonl"], "not found", ""),
     ("eval-limit-zero", ["eval", "--data", "{bench}", "--out", "{out}/p.jsonl", "--limit", "0"], "--limit 0", ""),
-    ("eval-preds-not-preds", ["eval", "--preds", "{binary}"], "not valid json", ""),
+    ("eval-preds-not-preds", ["eval", "--preds", "{noise}"], ":1: not valid json", ""),
     ("eval-preds-and-data", ["eval", "--preds", "{bench}", "--data", "{bench}"], "drop --data", ""),
     ("backfill-malformed-jsonl", ["data", "backfill", "--format", "geocot", "--labels", "{malformed}",
                                   "--out", "{out}/b.jsonl"], ":3: not valid json", ""),
@@ -163,6 +163,7 @@ def inputs(tmp_path) -> dict[str, str]:
     (src / "bench.jsonl").write_text(good)
     (src / "malformed.jsonl").write_text(good + good + '{"image": "a.png", "task": "count", "count": 1\n')
     (src / "binary.jsonl").write_bytes(good.encode() + b"\xff\xfe\x00garbage\n")
+    (src / "noise.bin").write_bytes(bytes(range(256)) * 4)
     (src / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
     (src / "escape.jsonl").write_text('{"image": "../../etc/hostname", "task": "count", "count": 1}\n')
     (tmp_path / "outside.png").write_bytes(b"")
@@ -183,8 +184,11 @@ def inputs(tmp_path) -> dict[str, str]:
     return subs
 
 
-def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.rglob("*")}
+def _snapshot(root: Path) -> dict[str, tuple[int, int] | None]:
+    """Every path under ``root``: files with their size and mtime (a folder's mtime moves when a
+    temporary file comes and goes, which is fine)."""
+    return {str(p.relative_to(root)): None if p.is_dir() else (p.lstat().st_size, p.lstat().st_mtime_ns)
+            for p in root.rglob("*")}
 
 
 @pytest.mark.parametrize("args, needle, flags", [pytest.param(*row[1:], id=row[0]) for row in TABLE])
@@ -213,7 +217,8 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(
     if "unwritable" in flags:
         import geocot_cli.io.vector as vector
 
-        monkeypatch.setattr(vector.os, "access", lambda *a, **k: False)  # root can write anywhere: pretend
+        access = os.access  # root can write anywhere: pretend no folder is writable
+        monkeypatch.setattr(vector.os, "access", lambda path, mode, **k: False if mode & os.W_OK else access(path, mode, **k))
     calls_before = len(backend.calls)
     before = _snapshot(tmp_path)
 

@@ -138,6 +138,23 @@ def run_scene_task(scene_path, task: str, args, call, *, strategy: str = "grid")
                 raise typer.Exit(130) from None
             raise
         render_answer(answer, scene, json_out=args.json_out, out=args.out)
+    check_strict(answer, getattr(args, "strict", False))
+
+
+def check_strict(answer, strict: bool) -> None:
+    """With ``--strict``, a run with failed tiles exits 3 after its output is written, naming them."""
+    failed = [t for t in answer.tiles if t.error is not None]
+    if not strict or not failed:
+        return
+    from rich.markup import escape
+
+    first = escape(f"{failed[0].tile.id}: {failed[0].error}")
+    console.print(
+        f"[red]error:[/red] the model failed on {len(failed)} of {len(answer.tiles)} tiles "
+        f"(first: {first}); the output holds the other tiles (--strict)",
+        soft_wrap=True,
+    )
+    raise typer.Exit(EXIT_FAILED_TILES)
 
 
 def render_answer(answer, scene, *, json_out: bool, out) -> None:

@@ -12,7 +12,6 @@ A torn last line (the process was killed mid-write) is ignored on reading.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -121,7 +120,7 @@ def _is_tile_record(rec: Any) -> bool:
 
 
 class Journal:
-    """Append-only writer; each record is one line, flushed and fsynced before the next tile."""
+    """Append-only writer; each record is one line, flushed before the next tile."""
 
     def __init__(self, path: str | Path, header: JournalHeader, *, resume: bool = False, overwrite: bool = False):
         self.path = Path(path)
@@ -158,8 +157,7 @@ class Journal:
 
     def _write(self, record: Mapping[str, Any]) -> None:
         self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        self._fh.flush()  # in the OS once flushed: survives the process being killed (SIGKILL, Ctrl-C)
 
     def record(self, result) -> None:
         """Append one finished tile (a :class:`geocot_cli.pipeline.TileResult`)."""

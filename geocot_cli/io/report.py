@@ -135,16 +135,21 @@ def cells_frame(answer, scene):
 
 
 def regions_frame(answer, scene):
-    """Where the overview saw something (scene CRS), with the overview's answer and trace."""
+    """Where the overview's glances saw something (scene CRS), each with its glance's answer and trace."""
     import geopandas as gpd
 
     from ..georef import box_polygon
 
     ov = answer.overview
+    by_id = {g.id: g for g in ov.glances}
     geoms = [box_polygon(r, scene.transform) for r in ov.regions]
-    rows = [{"answer": (ov.trace.answer if ov.trace else "") or "", "trace": ov.text or ""} for _ in ov.regions]
-    frame = gpd.GeoDataFrame(rows, columns=["answer", "trace"], geometry=gpd.GeoSeries(geoms, crs=scene.crs),
-                             crs=scene.crs)
+    rows = []
+    for source in ov.sources:
+        g = by_id[source]
+        rows.append({"glance": g.id, "failed": g.failed or "", "decimation": g.decimation,
+                     "answer": (g.trace.answer if g.trace else "") or "", "trace": g.text or ""})
+    columns = ["glance", "failed", "decimation", "answer", "trace"]
+    frame = gpd.GeoDataFrame(rows, columns=columns, geometry=gpd.GeoSeries(geoms, crs=scene.crs), crs=scene.crs)
     frame.attrs["geometry_type"] = "Polygon"
     return frame
 

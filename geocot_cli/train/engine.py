@@ -36,6 +36,7 @@ __all__ = [
     "load_model",
     "make_accelerator",
     "model_convention",
+    "model_device",
     "prepare_output",
     "save_final",
 ]
@@ -107,6 +108,13 @@ def make_accelerator(options: TrainOptions):
             "geocot train grpo samples from the policy between updates and cannot do so under FSDP; launch with "
             "train/accelerate/ddp.yaml (add --lora for a 9B model) or single_gpu.yaml")
     return acc
+
+
+def model_device(accelerator: Any) -> Any:
+    """Where to put the model before ``accelerator.prepare``: its device, or None under FSDP (it shards)."""
+    from accelerate.utils import DistributedType
+
+    return None if accelerator.distributed_type == DistributedType.FSDP else accelerator.device
 
 
 def _torch_dtype(name: str, device_type: str):

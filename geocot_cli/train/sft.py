@@ -33,7 +33,7 @@ from .config import SFTOptions
 from .dataset import TrainingSet, epoch_plan, load_training_samples, sample_prompt, split_holdout, steps_per_epoch
 from .engine import (
     Progress, RunLog, Timer, TrainResult, build_optimizer, build_scheduler, load_model, make_accelerator,
-    model_convention, prepare_output, save_final, write_recipe,
+    model_convention, model_device, prepare_output, save_final, write_recipe,
 )
 
 __all__ = ["SFTExamples", "train_sft"]
@@ -88,7 +88,7 @@ def train_sft(options: SFTOptions, *, progress: Progress | None = None) -> Train
         check_resumable(read_trainer_state(resume_path), options, n_train=len(train), world=world)
 
     set_seed(options.seed)
-    model, processor = load_model(options.model, options, device=accelerator.device)
+    model, processor = load_model(options.model, options, device=model_device(accelerator))
     model = accelerator.prepare(model)
     optimizer = accelerator.prepare(build_optimizer(model, options))
     scheduler = build_scheduler(optimizer, options, total)
