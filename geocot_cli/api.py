@@ -33,8 +33,10 @@ from .io.report import check_output, write_answer
 from .models.demo import resolve_model
 from .overview import MAX_DECIMATION
 from .pipeline import TileResult, run_scene
+from .prompts import build_prompt
 from .scene import Scene, open_scene
-from .tasks import SceneAnswer, assemble, plan_question
+from .questions import plan_question
+from .tasks import SceneAnswer, assemble
 from .tiling import TileGrid
 
 __all__ = [
@@ -121,7 +123,7 @@ def answer_scene(
             results = progress(results, total)
         results = list(results)
         if tiles is not None:
-            results += unselected_results(grid, overview.tiles, results[0].prompt if results else "")
+            results += unselected_results(grid, overview.tiles, build_prompt(task, question, classes))
             results.sort(key=lambda r: (r.tile.row, r.tile.col))
         answer = assemble(task, results, question=question, classes=classes, nms_iou=nms_iou, scene=scene,
                           min_score=min_score)
@@ -185,7 +187,7 @@ def classify_scene(
     """A class for every cell (tile core) of the scene, and the area of each class.
 
     ``classes`` closes the label set (answers outside it are mapped by
-    :func:`geocot_cli.tasks.map_label`). ``options``: as :func:`answer_scene`.
+    :func:`geocot_cli.questions.map_label`). ``options``: as :func:`answer_scene`.
     """
     return answer_scene(scene, "classify", backend=backend, classes=classes, **options)
 
@@ -199,8 +201,8 @@ def ask_scene(
     scene: str | Path | Scene, question: str, *, backend, task: str | None = None,
     classes: Sequence[str] | None = None, **options: Any,
 ) -> tuple[SceneAnswer, Scene]:
-    """Answer ``question``: routed to a task by :func:`geocot_cli.tasks.route_question` (``task``
-    forces one), the classes it names found by :func:`geocot_cli.tasks.plan_question`."""
+    """Answer ``question``: routed to a task by :func:`geocot_cli.questions.route_question` (``task``
+    forces one), the classes it names found by :func:`geocot_cli.questions.plan_question`."""
     plan = plan_question(question, task, classes)
     return answer_scene(scene, plan.task, backend=backend, question=plan.question,
                         classes=list(plan.classes) if plan.classes else None, **options)

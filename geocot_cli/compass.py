@@ -20,7 +20,7 @@ in square CRS units (pixels for a raster without a CRS) otherwise.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from affine import Affine

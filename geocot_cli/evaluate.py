@@ -475,7 +475,7 @@ def evaluate(
     ``score_predictions(out_path)``: the report covers every prediction in the file.
     """
     from .data.schema import load_samples
-    from .prompts import build_prompt
+    from .prompts import sample_prompt
 
     if batch_size <= 0:
         raise ConfigError(f"batch_size ({batch_size}) must be > 0; try --batch-size 4")
@@ -507,8 +507,7 @@ def evaluate(
             for i in batch:
                 s = all_samples[i]
                 images.append(load_image(Path(s.image)))
-                classes = classify_classes if s.task == "classify" else (sorted(set(s.labels)) or None)
-                prompts.append(build_prompt(s.task, s.question or None, classes))
+                prompts.append(sample_prompt(s, classify_classes))
             texts = backend.generate(images, prompts)
             if len(texts) != len(batch):
                 raise BackendError(f"the model returned {len(texts)} answers for {len(batch)} images")

@@ -79,7 +79,9 @@ __all__ = [
     "grounding_scores",
     "iou",
     "java_available",
+    "meteor_score",
     "normalize_answer",
+    "simple_tokenize",
     "tokenize_captions",
 ]
 
@@ -439,7 +441,7 @@ def tokenize_captions(texts: Sequence[str]) -> tuple[list[str], str]:
             return _ptb_tokenize(clean), "ptb"
         except (OSError, subprocess.SubprocessError):
             pass
-    return [_simple_tokenize(t) for t in clean], "simple"
+    return [simple_tokenize(t) for t in clean], "simple"
 
 
 def _ptb_tokenize(texts: list[str]) -> list[str]:
@@ -457,7 +459,12 @@ def _ptb_tokenize(texts: list[str]) -> list[str]:
     return [" ".join(w for w in line.rstrip().split(" ") if w not in _PTB_PUNCTUATIONS) for line in lines[: len(texts)]]
 
 
-def _simple_tokenize(text: str) -> str:
+def simple_tokenize(text: str) -> str:
+    """A pure-Python approximation of the PTB tokenizer COCO caption metrics use (no Java).
+
+    >>> simple_tokenize("Two ships, moored at the pier.")
+    'two ships moored at the pier'
+    """
     text = text.lower().replace("(", " -lrb- ").replace(")", " -rrb- ")
     text = text.replace("{", " -lcb- ").replace("}", " -rcb- ")
     text = re.sub(r"(\w)('s|'re|'ve|'ll|'d|'m)\b", r"\1 \2", text)
@@ -523,6 +530,11 @@ class _Closed:
 
 _METEOR = _MeteorPool()
 atexit.register(_METEOR.close)
+
+
+def meteor_score(references: Sequence[str], prediction: str) -> float:
+    """METEOR of one (tokenised) prediction against its (tokenised) references; needs Java."""
+    return _METEOR.score({0: list(references)}, {0: [prediction]})
 
 
 def caption_scores(

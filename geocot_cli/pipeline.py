@@ -19,7 +19,7 @@ from typing import Any
 
 from .audit import Audit, audit_trace
 from .config import TilingOptions
-from .errors import GeocotError, SceneError
+from .errors import GeocotError
 from .georef import Feature, georeference_all
 from .prompts import build_prompt
 from .scene import Scene
@@ -210,9 +210,6 @@ def run_scene(
     ``tiles`` replaces the regular grid (the overview strategy passes only the tiles it chose).
     ``done`` maps tile ids to journal records of an earlier run: those tiles are rebuilt from their
     text (parsed with ``convention``, default the backend's) instead of being run again.
-
-    When every tile was skipped as nodata the model was never asked: after the last tile a
-    :class:`SceneError` says so, rather than letting "nothing found" pass for an answer.
     """
     prompt = build_prompt(task, question, classes)
     done = done or {}
@@ -242,18 +239,9 @@ def run_scene(
         pending.clear()
         return out
 
-    seen = asked = 0
     for tile in prefetch(source, depth):
         pending.append(tile)
         if sum(t.id not in done and not t.skipped for t in pending) >= batch_size:
-            for r in flush():
-                seen, asked = seen + 1, asked + (r.skipped is None)
-                yield r
-    for r in flush() if pending else ():
-        seen, asked = seen + 1, asked + (r.skipped is None)
-        yield r
-    if seen and not asked:
-        raise SceneError(
-            f"{scene.path}: all {seen} tiles have less than {tiling.min_valid:g} valid (not nodata) pixels, "
-            "so the model was not asked; check the nodata value and --bands (gdalinfo), or lower --min-valid"
-        )
+            yield from flush()
+    if pending:
+        yield from flush()

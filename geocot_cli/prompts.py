@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from .errors import ConfigError
 from .types import TASKS
 
-__all__ = ["FORMAT_INSTRUCTION", "build_prompt", "default_question"]
+__all__ = ["FORMAT_INSTRUCTION", "build_prompt", "default_question", "sample_prompt"]
 
 FORMAT_INSTRUCTION = (
     "Think step by step inside <think></think>: Planning, then Grounding with one line per object "
@@ -83,3 +83,21 @@ def build_prompt(task: str, question: str | None = None, classes: Sequence[str] 
     if task == "classify" and question and classes and "choose one of" not in q.lower():
         q = f"{q} Choose one of: {', '.join(classes)}."
     return f"{q}\n{_ANSWER_SHAPE[task]}\n{FORMAT_INSTRUCTION}"
+
+
+def sample_prompt(sample, classify_classes: Sequence[str] | None = None) -> str:
+    """The prompt for one dataset sample, the same in ``geocot eval`` and in training.
+
+    Classification lists ``classify_classes`` (the benchmark's label set) as the choices; other
+    tasks name the sample's own labels.
+
+    >>> from types import SimpleNamespace
+    >>> s = SimpleNamespace(task="count", question="How many ships?", labels=["ship", "ship"])
+    >>> sample_prompt(s).splitlines()[0]
+    'How many ships?'
+    """
+    if sample.task == "classify":
+        classes = list(classify_classes) if classify_classes else None
+    else:
+        classes = sorted(set(sample.labels)) or None
+    return build_prompt(sample.task, sample.question or None, classes)

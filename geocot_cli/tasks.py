@@ -10,7 +10,7 @@ detect    the distinct evidence boxes, with a per-class summary; ``min_score`` d
 ground    exactly one feature, the best candidate across tiles (:func:`assemble_ground` gives the
           ranking rule), or none, said plainly
 classify  one cell per tile core (the cores partition the scene), with class and trace; area and
-          fraction per class; ``classes`` closes the label set (:func:`map_label`)
+          fraction per class; ``classes`` closes the label set (:func:`~geocot_cli.questions.map_label`)
 caption   a description built from the evidence (count per class, where in the scene) and the
           tiles' captions, in the scene's own terms (north-west, ...; see :mod:`geocot_cli.compass`)
 vqa       yes/no questions: yes iff some tile says yes *and* grounds a box; questions that are a
@@ -21,25 +21,12 @@ vqa       yes/no questions: yes iff some tile says yes *and* grounds a box; ques
 same object cited twice (the audit's rule); across tiles, :func:`geocot_cli.georef.dedupe_seams`
 merges the copies of an object seen by overlapping tiles.
 
-Question routing (:func:`route_question`; the first matching row wins, ``--task`` overrides it):
-
-========  ====================================================================  ====================
-task      the question contains (case-insensitive, whole words)                 example
-========  ====================================================================  ====================
-count     how many, number of, count                                            How many ships?
-detect    detect, find all, locate all, show all, mark all, list all, where are  Where are the tanks?
-ground    where is, locate, find the, point to, which one                       Where is the largest ship?
-classify  what kind/type of scene/area/place/land, classify, scene class,       What type of area is this?
-          land use, land cover, what is this scene/area/place
-caption   describe, caption, summarise/summarize, what does ... look like        Describe the scene.
-vqa       anything else (yes/no, attributes, open questions)                    Is there a bridge?
-========  ====================================================================  ====================
+The question a user asks is routed to a task, and its classes found, by :mod:`geocot_cli.questions`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 from collections import Counter
@@ -55,15 +42,14 @@ from .compass import Compass, area_measure
 from .errors import ConfigError
 from .georef import Feature, box_polygon, dedupe_seams, georeference
 from .metrics import normalize_answer
+from .questions import UNKNOWN, class_key, expression_key, label_matches, map_label, plural, route_question
 from .pipeline import TileResult
 from .trace import Evidence
 from .types import TASKS
 
 __all__ = [
     "CUT_MARGIN",
-    "UNKNOWN",
     "Cell",
-    "QuestionPlan",
     "SceneAnswer",
     "assemble",
     "assemble_caption",
@@ -72,17 +58,11 @@ __all__ = [
     "assemble_detect",
     "assemble_ground",
     "assemble_vqa",
-    "class_key",
     "distinct_objects",
     "label_matches",
-    "map_label",
-    "plan_question",
-    "question_classes",
     "route_question",
 ]
 
-#: The class of a cell whose answer is empty or outside a closed label set.
-UNKNOWN = "unknown"
 #: Scene pixels between a box and an inner tile edge below which the object counts as cut.
 CUT_MARGIN = 1.0
 
@@ -146,173 +126,6 @@ class SceneAnswer:
         return sum(1 for t in self.tiles if t.skipped is not None)
 
 
-# ------------------------------------------------------------------------------------------ routing
-# First rule whose pattern matches the lower-cased question wins (the table in the module doc).
-_ROUTES: tuple[tuple[str, str], ...] = (
-    ("count", r"\b(how many|number of|count)\b"),
-    ("detect", r"\b(detect|find all|locate all|show all|mark all|list all|where are)\b"),
-    ("ground", r"\b(where is|locate|find the|point to|which one)\b"),
-    (
-        "classify",
-        r"\b(what (kind|type|sort) of (scene|area|place|land|region)|classify|scene class|land use|"
-        r"land cover|what is this (scene|area|place|region))\b",
-    ),
-    ("caption", r"\b(describe|caption|summari[sz]e|what does .* look like)\b"),
-)
-_CLASS_AFTER = re.compile(
-    r"\b(?:how many|number of|count(?: the| all)?|detect(?: the| all)?|find all|locate all|show all|mark all|"
-    r"list all|where are(?: the| all)?)\s+(?:the\s+|all\s+)?([a-z][a-z \-]*?)(?=\s+(?:are|is|can|do|does|in|on|at|"
-    r"near|of|there|visible|present|located|around|within|inside|that|which)\b|[?.,!]|$)"
-)
-
-
-def route_question(question: str) -> str:
-    """Pick the task a question asks for (the routing table of the module doc); else ``vqa``.
-
-    >>> [route_question(q) for q in ["How many bridges?", "Where are the ships?",
-    ...  "Where is the largest tank?", "What type of area is this?", "Describe the scene",
-    ...  "Is there a river?"]]
-    ['count', 'detect', 'ground', 'classify', 'caption', 'vqa']
-    """
-    q = question.lower()
-    for task, pattern in _ROUTES:
-        if re.search(pattern, q):
-            return task
-    return "vqa"
-
-
-def question_classes(question: str) -> list[str] | None:
-    """The object class a count or detect question names, singular; None when it names none.
-
-    >>> question_classes("How many storage tanks are there?"), question_classes("Where are the ships?")
-    (['storage tank'], ['ship'])
-    >>> question_classes("how many?") is None
-    True
-    """
-    m = _CLASS_AFTER.search(question.lower())
-    if not m:
-        return None
-    words = [w for w in m.group(1).replace("-", " ").split() if w not in ("the", "all", "any", "objects", "object")]
-    if not words or len(words) > 3:
-        return None
-    return [" ".join(words[:-1] + [_singular(words[-1])])]
-
-
-@dataclass(frozen=True)
-class QuestionPlan:
-    """How ``ask`` answers a question: the task, the text sent to the model, the classes asked about."""
-
-    task: str
-    question: str | None
-    classes: tuple[str, ...] | None
-
-
-def plan_question(question: str, task: str | None = None, classes: Sequence[str] | None = None) -> QuestionPlan:
-    """Route ``question`` (unless ``task`` forces one) and find the classes it asks about.
-
-    ``classes`` given by the user win; count and detect questions otherwise take the class they
-    name ("how many ships" -> ship). The question is sent to the model as written.
-
-    >>> plan_question("How many ships are moored?")
-    QuestionPlan(task='count', question='How many ships are moored?', classes=('ship',))
-    >>> plan_question("What is it?", task="classify", classes=["harbor", "airport"]).classes
-    ('harbor', 'airport')
-    """
-    if not question or not question.strip():
-        raise ConfigError('the question is empty; ask something, e.g. "how many ships?"')
-    routed = task or route_question(question)
-    if routed not in TASKS:
-        raise ConfigError(f"unknown task {routed!r}; use one of {', '.join(TASKS)}")
-    found = classes or (question_classes(question) if routed in ("count", "detect", "vqa") else None)
-    return QuestionPlan(routed, question.strip(), tuple(found) if found else None)
-
-
-# ------------------------------------------------------------------------------------------- labels
-def _singular(word: str) -> str:
-    w = word.strip().lower().replace("_", " ").replace("-", " ")
-    for suffix, repl in (("ies", "y"), ("ves", "f"), ("sses", "ss"), ("shes", "sh"), ("ches", "ch"), ("s", "")):
-        if w.endswith(suffix) and not w.endswith("ss") and len(w) > len(suffix) + 1:
-            return w[: -len(suffix)] + repl
-    return w
-
-
-def _plural(words: str) -> str:
-    head, _, last = words.rpartition(" ")
-    if last.endswith(("s", "x", "ch", "sh", "z")):
-        last += "es"
-    elif last.endswith("y") and len(last) > 1 and last[-2] not in "aeiou":
-        last = last[:-1] + "ies"
-    else:
-        last += "s"
-    return f"{head} {last}" if head else last
-
-
-def class_key(label: str) -> str:
-    """The class a label names, as the per-class summaries key it: lower case, last word singular.
-
-    >>> class_key("Storage Tanks"), class_key("ship")
-    ('storage tank', 'ship')
-    """
-    return " ".join(_singular(w) if i == len(label.split()) - 1 else w for i, w in enumerate(label.lower().split()))
-
-
-def label_matches(label: str, classes: Sequence[str] | None) -> bool:
-    """True when ``label`` names one of ``classes`` (singular/plural, spaces/underscores agnostic).
-
-    >>> label_matches("ships", ["ship"]), label_matches("storage tank", ["storage_tank"])
-    (True, True)
-    >>> label_matches("large vehicle", ["vehicle"]), label_matches("plane", ["ship"])
-    (True, False)
-    """
-    if not classes:
-        return True
-    lab = _singular(label)
-    for c in classes:
-        cs = _singular(c)
-        if lab == cs or lab.endswith(" " + cs):
-            return True
-    return False
-
-
-def map_label(answer: str | None, classes: Sequence[str] | None = None) -> str:
-    """The class a classification answer names: in ``classes`` when given, else the answer itself.
-
-    With a closed set, in order: the same words (after normalisation: case, ``_``/``-``,
-    punctuation, articles, plural); a label whose words appear in the answer (the longest such);
-    an answer whose words appear in exactly one label; the label spelt closest (difflib ratio >=
-    0.8, e.g. harbour/harbor); otherwise ``unknown``. An empty answer is ``unknown``.
-
-    >>> map_label("Harbour.", ["airport", "harbor"]), map_label("It is a tank farm", ["tank farm", "airport"])
-    ('harbor', 'tank farm')
-    >>> map_label("forest", ["airport", "harbor"]), map_label("Dense_Residential", None)
-    ('unknown', 'dense residential')
-    """
-    a = normalize_answer(answer)
-    if not a:
-        return UNKNOWN
-    if not classes:
-        return a
-    norm = {normalize_answer(c): c for c in classes}
-    sing = {" ".join(map(_singular, k.split())): c for k, c in norm.items()}
-    a_sing = " ".join(map(_singular, a.split()))
-    if a_sing in sing:
-        return sing[a_sing]
-    words = a_sing.split()
-    inside = [k for k in sing if _run_in(words, k.split())]
-    if inside:
-        return sing[max(inside, key=len)]
-    holds = [k for k in sing if _run_in(k.split(), words)]
-    if len(holds) == 1:
-        return sing[holds[0]]
-    close = difflib.get_close_matches(a_sing, list(sing), n=1, cutoff=0.8)
-    return sing[close[0]] if close else UNKNOWN
-
-
-def _run_in(haystack: list[str], needle: list[str]) -> bool:
-    k = len(needle)
-    return k > 0 and any(haystack[i : i + k] == needle for i in range(len(haystack) - k + 1))
-
-
 # ----------------------------------------------------------------------------------------- evidence
 def _with_label(features: Iterable[Feature], classes: Sequence[str] | None) -> list[Feature]:
     """Keep features of the asked classes; an unlabelled box takes the class when only one was asked."""
@@ -349,8 +162,17 @@ def distinct_objects(
     return dedupe_seams(_distinct_in_tile(_with_label(raw, classes)), iou=nms_iou)
 
 
-def _flagged(tiles: Sequence[TileResult]) -> tuple[str, ...]:
-    return tuple(r.tile.id for r in tiles if r.audit is not None and r.audit.consistent is False)
+def _flagged(tiles: Sequence[TileResult], *, boxed_only: bool = False) -> tuple[str, ...]:
+    """Tiles whose answer disagrees with their own evidence (the audit's consistency check).
+
+    ``boxed_only`` (ground): only tiles that answered with a box; a tile that says the target is
+    not there is not contradicting itself.
+    """
+    return tuple(
+        r.tile.id for r in tiles
+        if r.audit is not None and r.audit.consistent is False
+        and (not boxed_only or (r.trace is not None and r.trace.answer_boxes))
+    )
 
 
 def _per_class(features: Iterable[Feature]) -> dict[str, int]:
@@ -359,11 +181,11 @@ def _per_class(features: Iterable[Feature]) -> dict[str, int]:
 
 
 def _summary(per_class: dict[str, int]) -> str:
-    return ", ".join(f"{n} {lab if n == 1 else _plural(lab)}" for lab, n in per_class.items())
+    return ", ".join(f"{n} {lab if n == 1 else plural(lab)}" for lab, n in per_class.items())
 
 
 def _classes_text(classes: Sequence[str] | None) -> str:
-    return ", ".join(_plural(class_key(c)) for c in classes) if classes else "objects"
+    return ", ".join(plural(class_key(c)) for c in classes) if classes else "objects"
 
 
 # ------------------------------------------------------------------------------------ count, detect
@@ -414,56 +236,6 @@ def assemble_detect(
 
 
 # -------------------------------------------------------------------------------------------- ground
-_SIZE_WORDS = {
-    "largest": -1, "biggest": -1, "longest": -1, "widest": -1, "largest-looking": -1,
-    "smallest": 1, "tiniest": 1, "shortest": 1, "narrowest": 1,
-}
-_AXIS_WORDS = {  # (axis, sign): sort key = sign * coordinate, smaller is better
-    "northernmost": ("n", -1), "northmost": ("n", -1), "topmost": ("n", -1), "uppermost": ("n", -1),
-    "southernmost": ("n", 1), "southmost": ("n", 1), "bottommost": ("n", 1), "lowermost": ("n", 1),
-    "easternmost": ("e", -1), "eastmost": ("e", -1), "rightmost": ("e", -1),
-    "westernmost": ("e", 1), "westmost": ("e", 1), "leftmost": ("e", 1),
-}
-_PLACE = re.compile(
-    r"\b(north[- ]?west|north[- ]?east|south[- ]?west|south[- ]?east|north|south|east|west|centre|center|middle|"
-    r"(?:top|upper|bottom|lower)[- ](?:left|right)|top|bottom|left|right)(?:ern)?\b"
-)
-
-
-def _expression_key(expression: str, compass: Compass):
-    """Sort key (smaller = better) that the referring expression itself asks for, or None."""
-    words = re.findall(r"[a-z][a-z\-]*", expression.lower())
-    for w in words:
-        if w in _SIZE_WORDS:
-            sign = _SIZE_WORDS[w]
-            return lambda f: sign * (f.scene_box[2] - f.scene_box[0]) * (f.scene_box[3] - f.scene_box[1])
-        if w in _AXIS_WORDS:
-            axis, sign = _AXIS_WORDS[w]
-
-            def extreme(f: Feature, axis=axis, sign=sign) -> float:
-                c = f.geometry.centroid
-                e, n = compass.east_north(c.x, c.y)
-                return sign * (n if axis == "n" else e)
-
-            return extreme
-    m = _PLACE.search(expression.lower())
-    if m:
-        name = m.group(1).replace(" ", "-")
-        if "-" not in name and len(name) > 5 and name[:5] in ("north", "south"):  # northwest -> north-west
-            name = name[:5] + "-" + name[5:]
-        name = {"left": "west", "right": "east", "top": "north", "bottom": "south"}.get(name, name)
-        target = compass.target(name) or compass.target(name.replace("top", "north").replace("bottom", "south")
-                                                        .replace("left", "west").replace("right", "east"))
-        if target is not None:
-            def distance(f: Feature) -> float:
-                c = f.geometry.centroid
-                u, v = compass.position(c.x, c.y)
-                return math.hypot(u - target[0], v - target[1])
-
-            return distance
-    return None
-
-
 def _tile_order(tile_id: str) -> tuple[int, int]:
     m = re.fullmatch(r"r(\d+)c(\d+)", tile_id)
     return (int(m.group(1)), int(m.group(2))) if m else (1 << 30, 1 << 30)
@@ -506,7 +278,7 @@ def assemble_ground(
         by_tile[f.tile_id] = (f, bool(r.audit is not None and r.audit.consistent))
     # merge copies of one object (label-blind), then represent each object by its best copy
     merged = dedupe_seams([dataclasses.replace(f, label="target") for f, _ in by_tile.values()], iou=nms_iou)
-    wish = _expression_key(expression, compass)
+    wish = expression_key(expression, compass)
     objects = []
     for m in merged:
         copies = [by_tile[t] for t in m.merged_from]
@@ -544,7 +316,7 @@ def assemble_ground(
     if not objects:
         answer = f"not found: none of the {asked} tiles asked answered with a box for {expression!r}"
         value = {"found": False, "expression": expression, "candidates": []}
-        return SceneAnswer("ground", expression, answer, (), tuple(tiles), _flagged(tiles), {}, value=value)
+        return SceneAnswer("ground", expression, answer, (), tuple(tiles), _flagged(tiles, boxed_only=True), {}, value=value)
     best, info = objects[0][0], candidates[0]
     if not best.label:
         best = dataclasses.replace(best, label="target")
@@ -557,7 +329,7 @@ def assemble_ground(
     )
     value = {"found": True, "expression": expression, "box_px": info["box_px"], "tile_id": best.tile_id,
              "where": info["where"], "candidates": candidates}
-    return SceneAnswer("ground", expression, answer, (best,), tuple(tiles), _flagged(tiles), {best.label: 1},
+    return SceneAnswer("ground", expression, answer, (best,), tuple(tiles), _flagged(tiles, boxed_only=True), {best.label: 1},
                        value=value)
 
 
@@ -590,7 +362,7 @@ def assemble_classify(
 
     The cores of a tile grid partition the scene exactly, so the cells cover the footprint with no
     gap and no overlap. A tile skipped as nodata gives a ``nodata`` cell; a failed tile or an
-    answer outside ``classes`` gives ``unknown`` (see :func:`map_label`). Areas are in m² for a
+    answer outside ``classes`` gives ``unknown`` (see :func:`~geocot_cli.questions.map_label`). Areas are in m² for a
     projected or geographic CRS, in px² without a CRS (``value["unit"]``).
     """
     measure, unit = area_measure(scene.crs)
@@ -610,7 +382,7 @@ def assemble_classify(
     for c in cells:
         areas[c.label] = areas.get(c.label, 0.0) + c.area
         counts[c.label] += 1
-    order = sorted(areas, key=lambda k: (-areas[k], k))
+    order = sorted(areas, key=lambda k: (k in (UNKNOWN, "nodata"), -areas[k], k))  # real classes first
     summary = {k: {"area": areas[k], "fraction": areas[k] / total, "cells": counts[k]} for k in order}
     answer = "; ".join(f"{k} {summary[k]['fraction']:.0%} ({_area_text(areas[k], unit)})" for k in order)
     value = {"classes": summary, "unit": unit, "total_area": total}
@@ -620,9 +392,14 @@ def assemble_classify(
 
 
 def _area_text(area: float, unit: str) -> str:
-    if unit == "m²":
-        return f"{area / 1e6:.3g} km²" if area >= 1e5 else f"{area:.3g} m²"
-    return f"{area:.3g} {unit}"
+    """An area for people.
+
+    >>> _area_text(81000, "m²"), _area_text(2.5e7, "m²"), _area_text(1234.5, "px²")
+    ('81,000 m²', '25 km²', '1,234 px²')
+    """
+    if unit == "m²" and area >= 1e6:
+        return f"{area / 1e6:,.3g} km²"
+    return f"{area:,.0f} {unit}"
 
 
 # ------------------------------------------------------------------------------------------- caption
@@ -658,7 +435,7 @@ def assemble_caption(tiles: Sequence[TileResult], scene, *, question: str | None
         pts = [(f.geometry.centroid.x, f.geometry.centroid.y) for f in evidence if (class_key(f.label) or "object") == label]
         where[label] = compass.where(pts)
     if per_class:
-        items = [f"{n} {lab if n == 1 else _plural(lab)} ({where[lab]})" for lab, n in per_class.items()]
+        items = [f"{n} {lab if n == 1 else plural(lab)} ({where[lab]})" for lab, n in per_class.items()]
         parts.append("Grounded objects: " + ", ".join(items) + ".")
     else:
         parts.append("No object was grounded.")

@@ -13,6 +13,7 @@ A row is ``(id, args, needle, flags)``: ``{name}`` in ``args`` is replaced by a 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -45,8 +46,6 @@ TABLE = [
     ("no-band-at-all", ["detect", "{nobands}"], "cannot be opened", ""),
     ("alpha-band-only", ["detect", "{alpha}"], "only an alpha band", ""),
     ("complex-bands", ["detect", "{complex}"], "complex values", ""),
-    ("all-nodata", ["detect", "{allnodata}", "--out", "{out}/n.gpkg"], "model was not asked", "real_data"),
-    ("all-nodata-small", ["detect", "{nodata}", "--out", "{out}/n.geojson"], "lower --min-valid", ""),
     ("bands-out-of-range", ["detect", "{scene}", "--bands", "1,2,9"], "band 9 is out of range", ""),
     ("bands-zero", ["detect", "{scene}", "--bands", "0"], "1-based", ""),
     ("bands-two", ["detect", "{scene}", "--bands", "1,2"], "one or three", ""),
@@ -71,6 +70,8 @@ TABLE = [
     ("output-exists", ["detect", "{scene}", "--out", "{existing}"], "--overwrite", ""),
     ("journal-exists", ["detect", "{scene}", "--out", "{out}/fresh.gpkg"], "--resume", ""),
     ("resume-without-journal", ["detect", "{scene}", "--resume"], "--resume needs", ""),
+    ("journal-folder-missing", ["detect", "{scene}", "--journal", "{out}/nope/run.jsonl"], "cannot write the journal", ""),
+    ("journal-is-a-folder", ["detect", "{scene}", "--journal", "{out}/dir.gpkg"], "is a folder", ""),
     ("resume-another-run", ["detect", "{scene}", "--out", "{out}/run.gpkg", "--tile", "32", "--overlap", "0",
                             "--resume"], "different run", "prior"),
     # -- the model ---------------------------------------------------------------------------------
@@ -273,16 +274,39 @@ def test_help_still_works_and_no_args_prints_help(runner):
     assert res.exit_code == 2 and "detect" in res.stdout and res.stderr.strip() == ""
 
 
-def test_all_nodata_is_refused_after_the_scene_is_checked_not_before(runner, monkeypatch, make_geotiff, tmp_path):
-    """A scene with one valid tile still runs: only 'the model was never asked' is an error."""
+@pytest.mark.parametrize("which", ["small", "real"])
+def test_all_nodata_answers_with_a_note_not_an_error(request, runner, monkeypatch, inputs, which):
+    """Decided: a scene with no valid pixel is data, not a mistake (a scene outside the swath arrives
+    every day), so it exits 0, but a note says the model was never asked and the output marks every
+    tile skipped: "no data" is never mistaken for "nothing found". --strict makes it exit 3."""
+    path = inputs["nodata"] if which == "small" else str(request.getfixturevalue("real_data") / "rasterio/all-nodata.tif")
+    backend = ScriptedBackend(oracle_trace)
+    monkeypatch.setattr(geocot_cli.api, "open_backend", lambda options: backend)
+    out = Path(inputs["out"]) / "n.gpkg"
+    res = runner.invoke(app, ["detect", path, "--out", str(out), "--json", *SCENE])
+    assert res.exit_code == 0, res.output
+    notes = [line for line in res.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "model was not asked" in notes[0] and "no data, not nothing found" in notes[0]
+    doc = json.loads(res.stdout)
+    assert doc["tiles_processed"] == 0 and doc["tiles_skipped"] == doc["tiles_total"] > 0
+    assert not backend.calls
+    import pyogrio
+
+    tiles = pyogrio.read_dataframe(out, layer="tiles")
+    assert len(tiles) == doc["tiles_total"] and set(tiles["skipped"]) == {"nodata"}
+    res = runner.invoke(app, ["detect", path, "--strict", *SCENE])
+    assert res.exit_code == 3 and "no tile was answered" in res.stderr
+
+
+def test_a_scene_with_some_valid_pixels_runs_without_a_note(runner, monkeypatch, make_geotiff):
     data = np.zeros((3, 96, 128), np.uint8)
     data[:, 70:96, 100:128] = 120  # one corner of valid pixels
     scene = make_geotiff("corner.tif", data=data, nodata=0, transform=TRANSFORM)
     backend = ScriptedBackend(oracle_trace)
     monkeypatch.setattr(geocot_cli.api, "open_backend", lambda options: backend)
-    res = runner.invoke(app, ["detect", str(scene), "--json", *SCENE])
+    res = runner.invoke(app, ["detect", str(scene), *SCENE])
     assert res.exit_code == 0, res.output
-    assert len(backend.calls) == 1
+    assert len(backend.calls) == 1 and "note:" not in res.stderr
 
 
 def test_no_temp_file_survives_a_failed_write(runner, monkeypatch, inputs):

@@ -336,7 +336,7 @@ def test_simple_tokenizer_agrees_with_ptb_on_ordinary_captions():
     texts = [c for refs in CAPTION_REFS for c in refs] + [p for p in CAPTION_PREDS if p]
     texts += ["It isn't a 3.5 m-wide road, is it?", "Boats: two; cars -- five!"]
     ptb, _ = tokenize_captions(texts)
-    assert [metrics._simple_tokenize(t) for t in texts] == ptb
+    assert [metrics.simple_tokenize(t) for t in texts] == ptb
 
 
 def test_captions_without_pycocoevalcap(monkeypatch):

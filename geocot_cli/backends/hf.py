@@ -39,6 +39,9 @@ log = logging.getLogger("geocot")
 #: Tags whose text survives decoding even when the tokenizer marks them special.
 KEEP_TAGS: tuple[str, ...] = ("<think>", "</think>", "<answer>", "</answer>")
 
+#: Weight files that are Python pickles: never loaded.
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)?$")
 _DTYPES = {
     "float32": "float32", "fp32": "float32",
@@ -61,6 +64,13 @@ def _check_location(model: str) -> Path | None:
             raise ModelNotFoundError(
                 f"model folder {model} holds no config.json; pass a folder written by save_pretrained "
                 "(config.json, model.safetensors, processor files) or a hub id such as minglanga/RSThinker"
+            )
+        pickles = sorted(f.name for f in path.iterdir() if f.suffix in _PICKLE_SUFFIXES)
+        if pickles and not any(f.suffix == ".safetensors" for f in path.iterdir()):
+            raise ModelNotFoundError(
+                f"model folder {model} holds only pickle weights ({', '.join(pickles[:3])}), which can run code "
+                "when loaded; geocot loads safetensors only: convert them where you trust the file "
+                "(model.save_pretrained(folder, safe_serialization=True))"
             )
         return path
     if path.exists():

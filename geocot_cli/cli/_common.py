@@ -6,14 +6,16 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-__all__ = ["check_strict", "console", "print_json", "progress", "state", "user_errors"]
+__all__ = ["check_tiles", "console", "print_json", "progress", "state", "user_errors"]
 
-#: Exit code of a run that finished, wrote its output, but had tiles the model failed on (--strict).
+#: Exit code of a run that wrote its output but had tiles the model failed on, or answered none (--strict).
 EXIT_FAILED_TILES = 3
 
 T = TypeVar("T")
@@ -82,7 +84,9 @@ def print_json(doc: Any) -> None:
     sys.stdout.flush()
 
 
-def run_scene_task(scene_path, task: str, args, call, *, strategy: str = "grid") -> None:
+def run_scene_task(
+    scene_path, task: str, args, call, *, strategy: str = "grid", overview_decimation: float | None = 4.0
+) -> None:
     """The body every scene command shares: check the inputs, load the model, call the library, render.
 
     ``args`` holds the shared options (:class:`geocot_cli.cli.scene_commands.SceneArgs`); ``call``
@@ -125,29 +129,38 @@ def run_scene_task(scene_path, task: str, args, call, *, strategy: str = "grid")
         try:
             answer, scene = call(
                 scene, backend=backend, tiling=tiling, batch_size=args.batch_size, nms_iou=args.nms_iou,
-                strategy=strategy, out=args.out, overwrite=args.overwrite,
+                strategy=strategy, overview_max_decimation=overview_decimation, out=args.out, overwrite=args.overwrite,
                 progress=lambda it, total: progress(it, total, f"{task} {scene.path}"),
                 journal=journal, resume=args.resume,
             )
         except KeyboardInterrupt:
-            if journal is not None:
+            if journal is not None and Path(journal).exists():
                 console.print(
-                    f"[yellow]interrupted:[/yellow] finished tiles are saved in {journal}; "
-                    "run the same command with --resume to continue"
+                    f"[yellow]interrupted:[/yellow] finished tiles are saved in {escape(str(journal))}; "
+                    "run the same command with --resume to continue", soft_wrap=True,
                 )
                 raise typer.Exit(130) from None
             raise
         render_answer(answer, scene, json_out=args.json_out, out=args.out)
-    check_strict(answer, getattr(args, "strict", False))
+    check_tiles(answer, getattr(args, "strict", False))
 
 
-def check_strict(answer, strict: bool) -> None:
-    """With ``--strict``, a run with failed tiles exits 3 after its output is written, naming them."""
+def check_tiles(answer, strict: bool) -> None:
+    """After the answer is out: say so when the model answered no tile (every tile nodata), and
+    with ``--strict`` exit 3 when any tile failed or none was answered."""
     failed = [t for t in answer.tiles if t.error is not None]
+    if answer.tiles and all(t.skipped == "nodata" for t in answer.tiles):
+        console.print(
+            f"[yellow]note:[/yellow] all {len(answer.tiles)} tiles were skipped as nodata (fewer valid pixels than "
+            "--min-valid), so the model was not asked: this answer means no data, not nothing found; check the "
+            "raster's nodata value and --bands with gdalinfo, or lower --min-valid",
+            soft_wrap=True,
+        )
+        if strict:
+            console.print("[red]error:[/red] no tile was answered (--strict)")
+            raise typer.Exit(EXIT_FAILED_TILES)
     if not strict or not failed:
         return
-    from rich.markup import escape
-
     first = escape(f"{failed[0].tile.id}: {failed[0].error}")
     console.print(
         f"[red]error:[/red] the model failed on {len(failed)} of {len(answer.tiles)} tiles "
@@ -172,7 +185,7 @@ def render_answer(answer, scene, *, json_out: bool, out) -> None:
                [[k, str(v["cells"]), f"{v['area']:.6g}", f"{v['fraction']:.1%}"]
                 for k, v in answer.value["classes"].items()])
     elif answer.per_class and answer.task != "ground":
-        from ..tasks import class_key
+        from ..questions import class_key
 
         tiles_of: dict[str, set[str]] = {}
         for f in answer.evidence:

@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from . import eval as eval_cmd
 from . import data, export, model, scene_commands
+from . import train as train_cmd
 from ._common import console, state
 
 
@@ -88,6 +89,7 @@ app.command("eval")(eval_cmd.eval_command)
 app.command("export")(export.export)
 app.add_typer(data.app, name="data")
 app.add_typer(model.app, name="model")
+app.add_typer(train_cmd.app, name="train")
 
 
 def main(args: Sequence[str] | None = None) -> None:

@@ -20,7 +20,7 @@ from ._common import run_scene_task
 from ._options import (
     ApiKeyEnv, BackendOpt, BandsOpt, BaseUrl, BatchSize, BoxConventionOpt, ClassesOpt, Concurrency, Device,
     Dtype, JournalOpt, JsonOpt, MaxNewTokens, MinValid, ModelOpt, NmsIou, Out, Overlap, Overwrite,
-    RepetitionPenalty, Resume, ScenePath, TileSize, TrustRemoteCode, parse_classes,
+    RepetitionPenalty, Resume, ScenePath, Strict, TileSize, TrustRemoteCode, parse_classes,
 )
 
 __all__ = ["SHARED", "SceneArgs", "ask", "caption", "classify", "count", "detect", "ground", "scene_command"]
@@ -30,6 +30,11 @@ StrategyOpt = Annotated[str, typer.Option(
     help="grid: run every tile. overview: look at a decimated overview first and run only the tiles where "
          "the model saw something (count, detect, ground, vqa; faster on sparse scenes, may miss objects "
          "smaller than a few overview pixels).",
+)]
+OverviewDecimation = Annotated[float, typer.Option(
+    "--overview-decimation", min=1.0,
+    help="With --strategy overview: the most scene pixels per overview pixel; larger scenes get several glances. "
+         "An object must be a few overview pixels wide to be seen: about a quarter of the smallest object's size.",
 )]
 MinScore = Annotated[Optional[float], typer.Option(
     "--min-score", min=0.0, max=1.0,
@@ -45,6 +50,7 @@ SHARED: tuple[tuple[str, object, object], ...] = (
     ("box_convention", BoxConventionOpt, None), ("batch_size", BatchSize, 4), ("max_new_tokens", MaxNewTokens, 1024),
     ("repetition_penalty", RepetitionPenalty, 1.1), ("device", Device, "auto"), ("dtype", Dtype, "auto"),
     ("trust_remote_code", TrustRemoteCode, False), ("resume", Resume, False), ("journal", JournalOpt, None),
+    ("strict", Strict, False),
 )
 
 
@@ -74,6 +80,7 @@ class SceneArgs:
     trust_remote_code: bool = False
     resume: bool = False
     journal: Path | None = None
+    strict: bool = False
 
 
 def scene_command(func):
@@ -90,7 +97,7 @@ def scene_command(func):
 
     @functools.wraps(func)
     def command(*a, **kw):
-        values = {name: kw.pop(name) for name, _, default in SHARED if name in kw}
+        values = {name: kw.pop(name) for name, _, _ in SHARED if name in kw}
         return func(*a, args=SceneArgs(**values), **kw)
 
     command.__signature__ = inspect.Signature(own + shared)  # type: ignore[attr-defined]
@@ -102,13 +109,15 @@ def count(
     scene: ScenePath,
     cls: Annotated[str, typer.Argument(metavar="CLASS", help="The object class to count, e.g. ship.", show_default=False)],
     strategy: StrategyOpt = "grid",
+    overview_decimation: OverviewDecimation = 4.0,
     *,
     args: SceneArgs,
 ) -> None:
     """Count objects of CLASS over a whole scene: distinct grounded boxes, seam copies merged."""
     from ..api import count_scene
 
-    run_scene_task(scene, "count", args, functools.partial(count_scene, cls=cls), strategy=strategy)
+    run_scene_task(scene, "count", args, functools.partial(count_scene, cls=cls), strategy=strategy,
+                   overview_decimation=overview_decimation)
 
 
 @scene_command
@@ -117,6 +126,7 @@ def detect(
     classes: ClassesOpt = None,
     min_score: MinScore = None,
     strategy: StrategyOpt = "grid",
+    overview_decimation: OverviewDecimation = 4.0,
     *,
     args: SceneArgs,
 ) -> None:
@@ -124,7 +134,7 @@ def detect(
     from ..api import detect_scene
 
     call = functools.partial(detect_scene, classes=parse_classes(classes), min_score=min_score)
-    run_scene_task(scene, "detect", args, call, strategy=strategy)
+    run_scene_task(scene, "detect", args, call, strategy=strategy, overview_decimation=overview_decimation)
 
 
 @scene_command
@@ -132,13 +142,15 @@ def ground(
     scene: ScenePath,
     expression: Annotated[str, typer.Argument(help='What to find, e.g. "the largest ship".', show_default=False)],
     strategy: StrategyOpt = "grid",
+    overview_decimation: OverviewDecimation = 4.0,
     *,
     args: SceneArgs,
 ) -> None:
     """Find the one object a referring expression names (or say plainly that none was found)."""
     from ..api import ground_scene
 
-    run_scene_task(scene, "ground", args, functools.partial(ground_scene, expression=expression), strategy=strategy)
+    run_scene_task(scene, "ground", args, functools.partial(ground_scene, expression=expression), strategy=strategy,
+                   overview_decimation=overview_decimation)
 
 
 @scene_command
@@ -171,15 +183,16 @@ def ask(
     task: Annotated[Optional[str], typer.Option("--task", help="Force a task: vqa, caption, classify, ground, count, detect (default: routed from the question; see the README).")] = None,
     classes: ClassesOpt = None,
     strategy: StrategyOpt = "grid",
+    overview_decimation: OverviewDecimation = 4.0,
     *,
     args: SceneArgs,
 ) -> None:
     """Ask a question about a whole scene; it is routed to count, detect, ground, classify, caption or VQA."""
     from ..api import ask_scene
-    from ..tasks import plan_question
+    from ..questions import plan_question
     from ._common import user_errors
 
     with user_errors():
         plan = plan_question(question, task, parse_classes(classes))
     call = functools.partial(ask_scene, question=question, task=plan.task, classes=plan.classes)
-    run_scene_task(scene, plan.task, args, call, strategy=strategy)
+    run_scene_task(scene, plan.task, args, call, strategy=strategy, overview_decimation=overview_decimation)

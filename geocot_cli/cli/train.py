@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -31,7 +32,7 @@ _CLI_TYPES = {int: Optional[int], float: Optional[float], str: Optional[str], bo
 
 def _cli_type(tp: Any) -> Any:
     args = [a for a in typing.get_args(tp) if a is not type(None)]
-    base = args[0] if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)) else tp
+    base = args[0] if typing.get_origin(tp) in (typing.Union, types.UnionType) else tp
     if typing.get_origin(base) is tuple:
         return Optional[str]  # comma-separated values
     return _CLI_TYPES.get(base, Optional[str])

@@ -101,9 +101,10 @@ def _bad_header(head: Mapping[str, Any]) -> str | None:
     for key, kind in kinds.items():
         if not isinstance(head.get(key), kind) or isinstance(head.get(key), bool):
             return f"{key} is {head.get(key)!r}"
-    for key in ("classes", "bands"):
-        if head.get(key) is not None and not isinstance(head[key], list):
-            return f"{key} is {head[key]!r}"
+    for key, kind in (("classes", str), ("bands", int)):
+        value = head.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, kind) for v in value)):
+            return f"{key} is {value!r}"
     return None
 
 
@@ -128,6 +129,8 @@ class Journal:
         self.done: dict[str, dict[str, Any]] = {}
         self._fresh = False  # created by this run: removed on close if it holds no model output
         self._ran = False
+        if self.path.is_dir():
+            raise OutputError(f"journal {self.path} is a folder; give a file name, e.g. {self.path / 'run.journal.jsonl'}")
         if resume:
             if self.path.exists():
                 old, self.done = read_journal(self.path)
@@ -145,7 +148,12 @@ class Journal:
                 f"{self.path} holds an earlier run's journal; pass --resume to continue it "
                 "or --overwrite to start again"
             )
-        self._fh = open(self.path, "w", encoding="utf-8")
+        try:
+            self._fh = open(self.path, "w", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write the journal {self.path} ({exc.strerror or exc}); choose a --journal in a writable folder"
+            ) from None
         self._fresh = True
         self._write(header.to_dict())
 

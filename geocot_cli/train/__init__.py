@@ -16,25 +16,20 @@ Importing this package imports no torch: the training functions import it when c
 
 from __future__ import annotations
 
+from typing import Any
+
 from .advantages import group_advantages
 from .config import GRPOOptions, SFTOptions, TrainOptions, load_options, recipe_yaml
-from .engine import TrainResult
-from .grpo import train_grpo
 from .losses import grpo_loss, k3_kl
-from .rewards import (
-    CaptionReward,
-    WeightedReward,
-    caption_reward,
-    classify_reward,
-    count_reward,
-    default_rewards,
-    detect_reward,
-    faithfulness_reward,
-    format_reward,
-    ground_reward,
-    vqa_reward,
-)
-from .sft import train_sft
+
+#: names imported on first use, so ``import geocot_cli.train`` (and ``geocot --help``) stays light
+_LAZY = {
+    "train_sft": "sft", "train_grpo": "grpo", "TrainResult": "engine",
+    "CaptionReward": "rewards", "WeightedReward": "rewards", "caption_reward": "rewards",
+    "classify_reward": "rewards", "count_reward": "rewards", "default_rewards": "rewards",
+    "detect_reward": "rewards", "faithfulness_reward": "rewards", "format_reward": "rewards",
+    "ground_reward": "rewards", "vqa_reward": "rewards",
+}
 
 __all__ = [
     "CaptionReward",
@@ -60,3 +55,11 @@ __all__ = [
     "train_sft",
     "vqa_reward",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -117,10 +117,12 @@ class TrainOptions:
     overwrite: bool = _opt(False, "Write into a non-empty --out (its old checkpoints and log are removed).",
                            "Checkpoints and logs")
 
-    #: options that may differ between a checkpoint's run and the run that resumes it
+    #: options that may differ between a checkpoint's run and the run that resumes it (paths may move;
+    #: a longer run rebuilds its learning-rate schedule for the new length, so only a run of the same
+    #: length continues *exactly*)
     RESUMABLE_CHANGES: typing.ClassVar[frozenset[str]] = frozenset({
         "out", "resume", "overwrite", "save_every", "save_total_limit", "eval_every", "log_every", "num_workers",
-        "data", "eval_data", "model", "ref_model", "trust_remote_code",
+        "data", "eval_data", "model", "ref_model", "trust_remote_code", "max_steps", "epochs",
     })
 
     def __post_init__(self) -> None:

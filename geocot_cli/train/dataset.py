@@ -16,6 +16,8 @@ True
 
 from __future__ import annotations
 
+from ..prompts import sample_prompt  # noqa: F401  (one prompt for eval and training)
+
 import os
 import random
 from collections.abc import Sequence
@@ -125,29 +127,14 @@ def split_holdout(data: TrainingSet, fraction: float, seed: int) -> tuple[Traini
     k = max(1, round(n * fraction))
     if k >= n:
         raise DataError(f"eval_fraction {fraction} leaves no training sample of the {n} in {data.path}; lower it")
-    held = set(random.Random(seed).sample(range(n), k))
-    keep = [i for i in range(n) if i not in held]
-    out = [sorted(held), keep]
+    held = sorted(random.Random(seed).sample(range(n), k))
+    chosen = set(held)
 
     def subset(idx: list[int]) -> TrainingSet:
         return TrainingSet(data.path, tuple(data.samples[i] for i in idx), tuple(data.lines[i] for i in idx),
                            data.classify_classes)
 
-    return subset(out[1]), subset(out[0])
-
-
-def sample_prompt(sample: Sample, classify_classes: Sequence[str] | None = None) -> str:
-    """The user prompt for ``sample``, exactly as ``geocot eval`` builds it (so training matches inference).
-
-    >>> from geocot_cli.data.schema import Sample
-    >>> sample_prompt(Sample(image=Path("/a.png"), task="count", question="How many ships?", count=2)).splitlines()[0]
-    'How many ships?'
-    """
-    from ..prompts import build_prompt
-
-    classes = list(classify_classes) if sample.task == "classify" and classify_classes else (
-        sorted(set(sample.labels)) or None)
-    return build_prompt(sample.task, sample.question or None, classes)
+    return subset([i for i in range(n) if i not in chosen]), subset(held)
 
 
 def steps_per_epoch(n: int, *, batch_size: int, accum: int, world: int = 1) -> int:

@@ -174,9 +174,13 @@ def load_model(source: str, options: TrainOptions, *, device: Any = None, traina
         model.requires_grad_(False)
         model.eval()
         return model, processor
-    model.config.use_cache = False
+    _set_use_cache(model, False)
     if options.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable = getattr(model, "activation_checkpointing_enable", None)  # transformers >= 5 name
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:  # pragma: no cover - older transformers
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if options.freeze_vision:
         tower = _vision_tower(model)
         if tower is None:
@@ -186,6 +190,25 @@ def load_model(source: str, options: TrainOptions, *, device: Any = None, traina
         model = _add_lora(model, options)
     model.train()
     return model, processor
+
+
+def _set_use_cache(model: Any, value: bool) -> None:
+    """Turn the KV cache off for training (on for the saved model), in the config and its text config."""
+    model.config.use_cache = value
+    text = model.config.get_text_config() if hasattr(model.config, "get_text_config") else None
+    if text is not None and text is not model.config:
+        text.use_cache = value
+
+
+def _fix_config_dtype(path: Path, dtype: str) -> None:
+    """Write ``dtype`` wherever config.json records one (save_pretrained writes the training dtype)."""
+    def fix(d: Any) -> Any:
+        if isinstance(d, dict):
+            return {k: (dtype if k in ("dtype", "torch_dtype") and isinstance(v, str) else fix(v)) for k, v in d.items()}
+        return d
+
+    cfg = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(fix(cfg), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _vision_tower(model: Any) -> Any:
@@ -321,11 +344,11 @@ def save_final(accelerator: Any, model: Any, processor: Any, out: Path, options:
         target = getattr(torch, dtype_name)
         state_dict = {k: (v.detach().to("cpu", target) if v.is_floating_point() else v.detach().cpu())
                       for k, v in state_dict.items()}
-    unwrapped.config.use_cache = True
-    if dtype_name is not None:
-        unwrapped.config.dtype = dtype_name
+    _set_use_cache(unwrapped, True)
     unwrapped.save_pretrained(out, state_dict=state_dict, is_main_process=main, save_function=accelerator.save)
     if main:
+        if dtype_name is not None:
+            _fix_config_dtype(out / "config.json", dtype_name)
         processor.save_pretrained(out)
         meta = dict(read_geocot_json(options.model))
         meta.update({"box_convention": convention, "trained": True, "training": dict(info)})

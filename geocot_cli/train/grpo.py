@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +74,14 @@ def ground_truth_columns(samples: Sequence[Any], sizes: Sequence[tuple[int, int]
     return dict(cols)
 
 
+@dataclass(frozen=True)
 class Rollout:
-    """One step's samples: completions, their rewards (total and per function) and advantages."""
+    """One step's completions, each one's task, its total reward and the value of every reward function."""
 
-    def __init__(self, completions: list[str], tasks: list[str], total: list[float],
-                 per_func: dict[str, list[float | None]]) -> None:
-        self.completions, self.tasks, self.total, self.per_func = completions, tasks, total, per_func
+    completions: list[str]
+    tasks: list[str]
+    total: list[float]
+    per_func: dict[str, list[float | None]]
 
 
 def score_rollout(rewards: Sequence[WeightedReward], completions: list[str], prompts: list[str],
@@ -149,6 +152,14 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     return [int(i) for i in (eos if isinstance(eos, (list, tuple)) else [eos])]
 
 
+def _placeholder_ids(model: Any) -> list[int]:
+    """Token ids that stand for image or video features (never to be generated)."""
+    cfg = model.config
+    ids = [getattr(cfg, name, None) for name in ("image_token_id", "video_token_id", "image_token_index",
+                                                   "video_token_index")]
+    return sorted({int(i) for i in ids if isinstance(i, int) and i >= 0})
+
+
 def _generation_config(model: Any, options: GRPOOptions, pad_id: int, *, sample: bool):
     import copy
 
@@ -157,6 +168,8 @@ def _generation_config(model: Any, options: GRPOOptions, pad_id: int, *, sample:
     cfg.num_beams = 1
     cfg.use_cache = True
     cfg.pad_token_id = pad_id
+    # a sampled image placeholder would ask for image features that do not exist
+    cfg.suppress_tokens = _placeholder_ids(model) or None
     if sample:
         cfg.do_sample, cfg.temperature, cfg.top_p = True, options.temperature, options.top_p
         cfg.top_k = options.top_k or None

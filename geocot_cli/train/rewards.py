@@ -367,7 +367,7 @@ class CaptionReward:
     def _tokenize(self, texts: list[str]) -> list[str]:
         if self.ptb:
             return M.tokenize_captions(texts)[0]
-        return [M._simple_tokenize(t) for t in texts]
+        return [M.simple_tokenize(t) for t in texts]
 
     def __call__(self, completions: Sequence[Any], captions: Sequence[Sequence[str]] | None = None,
                  **kw: Any) -> list[float | None]:
@@ -417,7 +417,7 @@ class CaptionReward:
             values["cider"] = [min(1.0, max(0.0, v / 10.0)) for v in cider]
         if self.meteor and M.java_available():
             try:
-                values["meteor"] = [M._METEOR.score({0: r}, {0: [c]}) for c, r in zip(cands, refs)]
+                values["meteor"] = [M.meteor_score(r, c) for c, r in zip(cands, refs)]
             except Exception:  # METEOR needs a working Java; the reward goes on without it
                 pass
         return values

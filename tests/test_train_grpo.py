@@ -1,0 +1,134 @@
+"""Stage II (GRPO) on the tiny GLM-4.1V model: it runs, it moves the weights, it logs, it resumes exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from geocot_cli.errors import ConfigError, DataError
+from geocot_cli.train.config import GRPOOptions
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def rl_data(tmp_path_factory) -> Path:
+    """A few synthetic scenes and their ground truth for all six tasks (no traces: GRPO needs none)."""
+    from geocot_cli.data.synth import SynthOptions, synthesize
+
+    rep = synthesize(tmp_path_factory.mktemp("rl"), SynthOptions(n=2, size=32, seed=3))
+    return rep.ground_truth
+
+
+def length_reward(completions, **kw):
+    """A reward every random completion differs on: its length (so advantages are never all zero)."""
+    return [len(c) / 100 for c in completions]
+
+
+def opts(model: Path, data: Path, out: Path, **kw) -> GRPOOptions:
+    base = dict(model=str(model), data=str(data), out=str(out), cpu=True, batch_size=2, num_generations=2,
+                max_new_tokens=6, learning_rate=1e-3, lr_schedule="constant", caption_meteor=False)
+    return GRPOOptions(**{**base, **kw})
+
+
+def weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_grpo_steps_move_the_weights_and_log_the_metrics(tiny_model, rl_data, tmp_path):
+    from geocot_cli.train.grpo import train_grpo
+    from geocot_cli.train.rewards import WeightedReward, count_reward, format_reward
+
+    seen = []
+    out = tmp_path / "run"
+    result = train_grpo(
+        opts(tiny_model, rl_data, out, max_steps=2, num_iterations=2, eval_fraction=0.2),
+        reward_funcs=[WeightedReward("length", length_reward, 1.0), WeightedReward("count", count_reward, 1.0),
+                      WeightedReward("format", format_reward, 0.5)],
+        progress=lambda step, total, rec: seen.append((step, total)))
+    assert result.steps == 2 and seen == [(1, 2), (2, 2)]
+    logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in logged if not r.get("final")]
+    for key in ("reward", "reward_std", "reward/length", "reward/format", "kl", "clip_fraction",
+                "completion_length", "completions_per_s", "step_time", "loss", "lr", "grad_norm"):
+        assert all(key in r for r in steps), key
+    assert all(0 < r["completion_length"] <= 6 for r in steps)
+    assert any(k.startswith("reward_task/") for k in steps[0])
+    assert steps[1]["kl"] >= 0.0  # the policy has moved away from the reference after one step
+    assert "eval_reward" in logged[-1] and logged[-1]["final"]
+    before, after = weights(tiny_model), weights(out)
+    assert max(float((after[k] - before[k]).abs().max()) for k in before) > 0
+    info = json.loads((out / "geocot.json").read_text())
+    assert info["training"]["stage"] == "grpo" and info["box_convention"] == "pixel"
+    assert info["training"]["rewards"] == {"length": 1.0, "count": 1.0, "format": 0.5}
+
+
+def test_grpo_resume_matches_an_uninterrupted_run(tiny_model, rl_data, tmp_path):
+    from geocot_cli.train.grpo import train_grpo
+
+    base = dict(max_steps=3, save_every=1, num_iterations=2, beta=0.04, seed=7)
+    full = train_grpo(opts(tiny_model, rl_data, tmp_path / "full", **base), reward_funcs=[length_reward])
+    ckpt = tmp_path / "full" / "checkpoints" / "checkpoint-000001"
+    resumed = train_grpo(opts(tiny_model, rl_data, tmp_path / "resumed", **base, resume=str(ckpt)),
+                         reward_funcs=[length_reward])
+    # the same completions were sampled after the resume (random states restored) ...
+    assert resumed.series("reward") == pytest.approx(full.series("reward")[1:], abs=1e-6)
+    assert resumed.series("completion_length") == full.series("completion_length")[1:]
+    # ... and the same updates made
+    a, b = weights(tmp_path / "full"), weights(tmp_path / "resumed")
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
+
+
+def test_grpo_default_rewards_on_every_task(tiny_model, rl_data, tmp_path):
+    from geocot_cli.train.grpo import train_grpo
+
+    result = train_grpo(opts(tiny_model, rl_data, tmp_path / "run", max_steps=1, batch_size=6, beta=0.0))
+    rec = result.history[0]
+    names = {k.split("/", 1)[1] for k in rec if k.startswith("reward/")}
+    # the six task rewards score only their own task; format and faithfulness score all
+    assert {"format"} <= names and names <= {"vqa", "classify", "ground", "count", "detect", "caption", "format",
+                                             "faithfulness"}
+    assert rec["kl"] == 0.0  # beta = 0: no reference model, no KL
+
+
+def test_grpo_checks_the_data_first(tiny_model, tmp_path, monkeypatch):
+    import geocot_cli.train.grpo as grpo
+
+    monkeypatch.setattr(grpo, "load_model", lambda *a, **k: pytest.fail("model loaded before the data was checked"))
+    bad = tmp_path / "rl.jsonl"
+    bad.write_text('{"image": "nowhere.png", "task": "count", "count": 1}\n')
+    with pytest.raises(DataError, match=r"rl.jsonl:1 \(nowhere.png/count\): image .* not found"):
+        grpo.train_grpo(opts(tiny_model, bad, tmp_path / "run", max_steps=1))
+
+
+@pytest.mark.parametrize("kind, stage, message", [
+    ("FSDP", "grpo", "cannot do so under FSDP; launch with train/accelerate/ddp.yaml"),
+    ("DEEPSPEED", "sft", "cannot run under DeepSpeed; launch with train/accelerate/fsdp.yaml"),
+])
+def test_unsupported_launchers_are_refused_with_the_fix(monkeypatch, kind, stage, message):
+    import accelerate
+    from accelerate.utils import DistributedType
+
+    from geocot_cli.train.config import SFTOptions
+    from geocot_cli.train.engine import make_accelerator
+
+    class FakeAccelerator:
+        def __init__(self, **kw):
+            self.distributed_type = getattr(DistributedType, kind)
+
+    monkeypatch.setattr(accelerate, "Accelerator", FakeAccelerator)
+    cls = GRPOOptions if stage == "grpo" else SFTOptions
+    with pytest.raises(ConfigError, match=message):
+        make_accelerator(cls(model="m", data="d", out="o", cpu=True))
