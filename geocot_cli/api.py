@@ -102,7 +102,8 @@ def answer_scene(
     if not isinstance(scene, Scene):
         scene = open_scene(scene, bands=tiling.bands)
     grid = TileGrid(scene, tiling)
-    run = _Run(scene, task, question, classes, tiling, backend, journal, resume, overwrite)
+    run = _Run(scene, task, question, classes, tiling, backend, journal, resume, overwrite,
+               strategy=(strategy, overview_max_decimation, overview_margin))
     with run:
         overview, tiles, total = None, None, len(grid)
         if strategy == "overview":
@@ -211,7 +212,7 @@ def ask_scene(
 class _Run:
     """The journal side of a run: what is done already, and appending what finishes."""
 
-    def __init__(self, scene, task, question, classes, tiling, backend, journal, resume, overwrite):
+    def __init__(self, scene, task, question, classes, tiling, backend, journal, resume, overwrite, strategy):
         from .io.journal import Journal, JournalHeader
 
         self.done: dict = {}
@@ -223,10 +224,13 @@ class _Run:
             scene=str(Path(scene.path).resolve()), task=task, question=question,
             classes=tuple(classes) if classes else None, tile=tiling.tile, overlap=tiling.overlap,
             bands=tuple(scene.bands), min_valid=tiling.min_valid, model=getattr(backend, "name", "?"),
-            box_convention=backend.box_convention,
+            box_convention=backend.box_convention, strategy=strategy[0],
+            overview_max_decimation=strategy[1] if strategy[0] == "overview" else None,
+            overview_margin=strategy[2] if strategy[0] == "overview" else None,
         )
         self.journal = Journal(journal, header, resume=resume, overwrite=overwrite)
-        self.done = dict(self.journal.done)
+        # a tile the model failed on is run again on resume; everything else is replayed
+        self.done = {k: v for k, v in self.journal.done.items() if v.get("error") is None}
 
     def record(self, results: Iterable[TileResult]) -> Iterable[TileResult]:
         for r in results:

@@ -149,3 +149,25 @@ def test_torn_last_line_is_dropped(scene_path, tmp_path):
     assert len(again.calls) == 12 - 5
     _, done = read_journal(journal_path(out))
     assert len(done) == 12 and all(json.loads(line) for line in journal_path(out).read_text().splitlines())
+
+
+def test_resume_runs_failed_tiles_again(scene_path, tmp_path):
+    clean = tmp_path / "clean.gpkg"
+    answer_scene(scene_path, "detect", backend=ScriptedBackend(oracle_trace), tiling=TILING, out=clean)
+
+    def flaky(image, prompt):
+        import numpy as np
+
+        if (np.asarray(image)[..., 0] == 201).any():  # tiles that show the second object
+            raise RuntimeError("model crashed on this tile")
+        return oracle_trace(image, prompt)
+
+    out = tmp_path / "run.gpkg"
+    first, _ = answer_scene(scene_path, "detect", backend=ScriptedBackend(flaky), tiling=TILING, out=out,
+                            journal=journal_path(out), batch_size=1)
+    failed = {r.tile.id for r in first.tiles if r.error}
+    assert failed and all("model crashed" in r.error for r in first.tiles if r.error)
+    again = ScriptedBackend(oracle_trace)
+    answer_scene(scene_path, "detect", backend=again, tiling=TILING, out=out, journal=journal_path(out), resume=True)
+    assert len(again.calls) == len(failed)  # only the failed tiles are run again
+    assert evidence_rows(out) == evidence_rows(clean)

@@ -38,6 +38,9 @@ class JournalHeader:
     min_valid: float
     model: str
     box_convention: str
+    strategy: str = "grid"
+    overview_max_decimation: float | None = None
+    overview_margin: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -46,7 +49,7 @@ class JournalHeader:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> JournalHeader:
-        fields = {k: d.get(k) for k in cls.__dataclass_fields__}
+        fields = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         for key in ("classes", "bands"):
             if fields[key] is not None:
                 fields[key] = tuple(fields[key])
