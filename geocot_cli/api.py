@@ -40,8 +40,17 @@ from .tasks import SceneAnswer, assemble
 from .tiling import TileGrid
 
 __all__ = [
-    "answer_scene", "ask_scene", "caption_scene", "classify_scene", "count_scene", "detect_scene",
-    "export_journal", "ground_scene", "open_backend",
+    "answer_scene",
+    "ask_scene",
+    "caption_scene",
+    "classify_scene",
+    "count_scene",
+    "detect_scene",
+    "detect_scenes",
+    "expand_scenes",
+    "export_journal",
+    "ground_scene",
+    "open_backend",
 ]
 
 Progress = Callable[[Iterable[TileResult], int], Iterable[TileResult]]
@@ -286,3 +295,81 @@ def export_journal(
     if out is not None:
         write_answer(out, answer, scene, overwrite=overwrite)
     return answer, scene
+
+
+#: File name endings taken as rasters when a folder is given as a scene.
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img", ".png", ".jpg", ".jpeg")
+
+
+def expand_scenes(items: Sequence[str | Path]) -> list[Path]:
+    """Scene paths from files, folders (their rasters, sorted) and glob patterns (``"tiles/*.tif"``).
+
+    Errors name the item: a pattern or a folder that holds no raster is a SceneError.
+    """
+    import glob
+
+    from .errors import SceneError
+
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in RASTER_SUFFIXES)
+            if not found:
+                raise SceneError(f"folder {p} holds no raster ({', '.join(RASTER_SUFFIXES)}); pass the files or another folder")
+            out.extend(found)
+        elif not p.exists() and any(c in str(item) for c in "*?["):
+            found = sorted(Path(f) for f in glob.glob(str(item)) if Path(f).is_file())
+            if not found:
+                raise SceneError(f"no file matches {item!r}; check the pattern")
+            out.extend(found)
+        else:
+            out.append(p)
+    seen: set[Path] = set()
+    return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
+
+
+def scene_journal(out: str | Path, index: int, scene_path: str | Path) -> Path:
+    """The journal of the ``index``-th scene of a many-scene run writing ``out``.
+
+    >>> scene_journal("ships.gpkg", 2, "/data/a.tif").name
+    'ships.gpkg.002-a.journal.jsonl'
+    """
+    from .io.journal import journal_path
+
+    p = journal_path(out)
+    return p.with_name(p.name.replace(".journal.jsonl", f".{index:03d}-{Path(scene_path).stem}.journal.jsonl"))
+
+
+def detect_scenes(
+    scenes: Sequence[str | Path],
+    *,
+    backend,
+    classes: Sequence[str] | None = None,
+    min_score: float | None = None,
+    tiling: TilingOptions = TilingOptions(),
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    **options: Any,
+) -> list[tuple[SceneAnswer, Scene]]:
+    """Detect over many scenes with one model; one output file with a ``scene`` column.
+
+    ``scenes`` are files, folders or glob patterns (:func:`expand_scenes`). Every scene is opened
+    (and so checked) before any model time is spent. With ``out``, each scene keeps its own journal
+    beside it (:func:`scene_journal`), so ``resume`` continues a stopped run scene by scene.
+    """
+    from .io.report import write_answers
+
+    check_output(out, overwrite=overwrite or resume)
+    opened = [open_scene(p, bands=tiling.bands) for p in expand_scenes(scenes)]
+    answers = []
+    for i, scene in enumerate(opened):
+        journal = None if out is None else scene_journal(out, i, scene.path)
+        answers.append(
+            answer_scene(scene, "detect", backend=backend, classes=classes, min_score=min_score, tiling=tiling,
+                         journal=journal, resume=resume, overwrite=overwrite, **options)
+        )
+    if out is not None:
+        write_answers(out, answers, overwrite=True if resume else overwrite)
+    return answers

@@ -36,7 +36,8 @@ SCENE = ["--tile", "64", "--overlap", "0"]
 TABLE = [
     # -- the scene ---------------------------------------------------------------------------------
     ("missing-path", ["detect", "{in}/missing.tif"], "does not exist", ""),
-    ("directory", ["detect", "{in}"], "is a directory", ""),
+    ("directory", ["count", "{in}", "ship"], "is a directory", ""),
+    ("folder of non-rasters (detect takes folders)", ["detect", "{in}"], "is not a raster", ""),
     ("not-a-raster", ["detect", "{notes}"], "not a raster", ""),
     ("empty-file", ["detect", "{empty}"], "not a raster", ""),
     ("truncated-tiff", ["detect", "{truncated}", "--out", "{out}/t.gpkg"], "damaged", ""),
@@ -119,7 +120,7 @@ TABLE = [
     ("export-damaged-journal", ["export", "{damaged}"], "not a tile record", ""),
     ("export-scene-gone", ["export", "{orphan}", "--out", "{out}/e.gpkg"], "does not exist", ""),
     # -- usage -------------------------------------------------------------------------------------
-    ("missing-argument", ["detect"], "missing argument 'scene'", ""),
+    ("missing-argument", ["detect"], "missing argument 'scenes'", ""),
     ("unknown-option", ["detect", "{scene}", "--tyle", "64"], "no such option: --tyle", ""),
     ("unknown-command", ["dettect", "{scene}"], "no such command 'dettect'", ""),
 ]
@@ -243,7 +244,7 @@ def test_the_matrix_is_big_and_its_ids_unique():
 @pytest.mark.parametrize(
     "argv, needle",
     [
-        (["detect"], "Missing argument 'scene' (see geocot detect --help)"),
+        (["detect"], "Missing argument 'scenes' (see geocot detect --help)"),
         (["detect", "s.tif", "--tile", "1.5"], "Invalid value for '--tile'"),
         (["data", "synth"], "Missing argument 'out' (see geocot data synth --help)"),
         (["detect", "s.tif", "--nms-iou", "1.5"], "1.5 must be in (0, 1]"),

@@ -94,38 +94,12 @@ def run_scene_task(
     with the options of :func:`geocot_cli.api.answer_scene`. Everything that can be refused is
     refused before the model loads.
     """
-    from ..api import open_backend
-    from ..config import BackendOptions, GenerationOptions, TilingOptions
-    from ..io.journal import journal_path
-    from ..io.report import check_output
-    from ._options import parse_bands
-
     with user_errors():
-        from ..errors import ConfigError
-        from ..overview import check_strategy
         from ..scene import open_scene
-        from ..types import TASKS
 
-        if task not in TASKS:
-            raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
-        check_strategy(strategy, task)
-        check_output(args.out, overwrite=args.overwrite or args.resume)
-        tiling = TilingOptions(tile=args.tile, overlap=args.overlap, bands=parse_bands(args.bands), min_valid=args.min_valid)
-        generation = GenerationOptions(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                                       repetition_penalty=args.repetition_penalty)
-        options = BackendOptions(
-            model=args.model, backend=args.backend, base_url=args.base_url, api_key_env=args.api_key_env,
-            concurrency=args.concurrency, box_convention=args.box_convention, device=args.device, dtype=args.dtype,
-            trust_remote_code=args.trust_remote_code, generation=generation,
-        )
-        journal = args.journal
-        if journal is None and args.out is not None:
-            journal = journal_path(args.out)
-        if args.resume and journal is None:
-            raise ConfigError("--resume needs the journal of the earlier run: give the same --out, or --journal")
+        tiling, options, journal = _prepare(task, args, strategy)
         scene = open_scene(scene_path, bands=tiling.bands)  # a bad scene fails before the model loads
-        with console.status("loading model", spinner="dots") if console.is_terminal else contextlib.nullcontext():
-            backend = open_backend(options)
+        backend = _load(options)
         try:
             answer, scene = call(
                 scene, backend=backend, tiling=tiling, batch_size=args.batch_size, nms_iou=args.nms_iou,
@@ -143,6 +117,80 @@ def run_scene_task(
             raise
         render_answer(answer, scene, json_out=args.json_out, out=args.out)
     check_tiles(answer, getattr(args, "strict", False))
+
+
+def _prepare(task: str, args, strategy: str):
+    """Check everything that can be checked before the model loads; the run's options and journal."""
+    from ..config import BackendOptions, GenerationOptions, TilingOptions
+    from ..errors import ConfigError
+    from ..io.journal import journal_path
+    from ..io.report import check_output
+    from ..overview import check_strategy
+    from ..types import TASKS
+    from ._options import parse_bands
+
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    check_strategy(strategy, task)
+    check_output(args.out, overwrite=args.overwrite or args.resume)
+    tiling = TilingOptions(tile=args.tile, overlap=args.overlap, bands=parse_bands(args.bands), min_valid=args.min_valid)
+    generation = GenerationOptions(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                                   repetition_penalty=args.repetition_penalty)
+    options = BackendOptions(
+        model=args.model, backend=args.backend, base_url=args.base_url, api_key_env=args.api_key_env,
+        concurrency=args.concurrency, box_convention=args.box_convention, device=args.device, dtype=args.dtype,
+        trust_remote_code=args.trust_remote_code, generation=generation,
+    )
+    journal = args.journal
+    if journal is None and args.out is not None:
+        journal = journal_path(args.out)
+    if args.resume and journal is None:
+        raise ConfigError("--resume needs the journal of the earlier run: give the same --out, or --journal")
+    return tiling, options, journal
+
+
+def _load(options):
+    from ..api import open_backend
+
+    with console.status("loading model", spinner="dots") if console.is_terminal else contextlib.nullcontext():
+        return open_backend(options)
+
+
+def run_many_scenes(scenes, args, *, classes, min_score, strategy: str, overview_decimation: float | None) -> None:
+    """``geocot detect A.tif B.tif DIR 'tiles/*.tif'``: every scene with one model, one output, a summary."""
+    from ..api import detect_scenes, expand_scenes
+    from ..errors import ConfigError
+    from ..io.report import answer_document
+    from ..scene import open_scene
+
+    with user_errors():
+        if args.journal is not None:
+            raise ConfigError("--journal names one file; with several scenes each keeps its own beside --out")
+        tiling, options, _ = _prepare("detect", args, strategy)
+        paths = expand_scenes(scenes)
+        for p in paths:
+            open_scene(p, bands=tiling.bands)  # every scene checked before the model loads
+        backend = _load(options)
+        answers = detect_scenes(
+            paths, backend=backend, classes=classes, min_score=min_score, tiling=tiling,
+            batch_size=args.batch_size, nms_iou=args.nms_iou, strategy=strategy,
+            overview_max_decimation=overview_decimation, out=args.out, overwrite=args.overwrite,
+            resume=args.resume, progress=lambda it, total: progress(it, total, "detect"),
+        )
+        if args.json_out:
+            print_json({"scenes": [answer_document(a, s) for a, s in answers],
+                        "total_objects": sum(len(a.evidence) for a, _ in answers)})
+        else:
+            for a, s in answers:
+                sys.stdout.write(f"{s.path}\t{a.answer}\n")
+            _table(["scene", "tiles", "processed", "skipped", "failed", "objects", "per class"],
+                   [[escape(str(s.path)), str(a.tiles_total), str(a.tiles_processed), str(a.tiles_skipped),
+                     str(a.tiles_failed), str(len(a.evidence)),
+                     ", ".join(f"{n} {k}" for k, n in a.per_class.items()) or "-"] for a, s in answers])
+            if args.out:
+                console.print(f"written to {escape(str(args.out))} (a scene column on every layer)", soft_wrap=True)
+    for a, _ in answers:
+        check_tiles(a, getattr(args, "strict", False))
 
 
 def check_tiles(answer, strict: bool) -> None:

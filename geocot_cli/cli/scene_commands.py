@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import run_scene_task
+from ._common import run_many_scenes, run_scene_task
 from ._options import (
     ApiKeyEnv, BackendOpt, BandsOpt, BaseUrl, BatchSize, BoxConventionOpt, ClassesOpt, Concurrency, Device,
     Dtype, JournalOpt, JsonOpt, MaxNewTokens, MinValid, ModelOpt, NmsIou, Out, Overlap, Overwrite,
@@ -122,7 +122,9 @@ def count(
 
 @scene_command
 def detect(
-    scene: ScenePath,
+    scenes: Annotated[list[Path], typer.Argument(
+        help="One or more rasters, folders of rasters, or quoted glob patterns ('tiles/*.tif').",
+        show_default=False)],
     classes: ClassesOpt = None,
     min_score: MinScore = None,
     strategy: StrategyOpt = "grid",
@@ -130,11 +132,19 @@ def detect(
     *,
     args: SceneArgs,
 ) -> None:
-    """Detect objects over a whole scene; every grounded box becomes a georeferenced polygon."""
+    """Detect objects over whole scenes; every grounded box becomes a georeferenced polygon.
+
+    Several scenes (files, folders, patterns) go into one output with a scene column, and a
+    summary table per scene.
+    """
     from ..api import detect_scene
 
+    if len(scenes) > 1 or scenes[0].is_dir() or any(c in str(scenes[0]) for c in "*?["):
+        run_many_scenes(scenes, args, classes=parse_classes(classes), min_score=min_score, strategy=strategy,
+                        overview_decimation=overview_decimation)
+        return
     call = functools.partial(detect_scene, classes=parse_classes(classes), min_score=min_score)
-    run_scene_task(scene, "detect", args, call, strategy=strategy, overview_decimation=overview_decimation)
+    run_scene_task(scenes[0], "detect", args, call, strategy=strategy, overview_decimation=overview_decimation)
 
 
 @scene_command

@@ -20,7 +20,11 @@ from typing import Any
 from shapely.geometry import mapping
 
 
-__all__ = ["answer_document", "cells_frame", "check_output", "regions_frame", "tiles_frame", "write_answer"]
+__all__ = [
+    "answer_document", "answer_layers", "cells_frame", "check_output", "regions_frame", "tiles_frame",
+    "write_answer", "write_answers",
+]
+
 
 def check_output(path: str | Path | None, *, overwrite: bool = False) -> Path | None:
     """Refuse, before any work, an output that could not be written at the end.
@@ -182,9 +186,9 @@ def tiles_frame(answer, scene):
     return gpd.GeoDataFrame(rows, columns=columns, geometry=gpd.GeoSeries(geoms, crs=scene.crs), crs=scene.crs)
 
 
-def write_answer(path: str | Path, answer, scene, *, overwrite: bool = False) -> Path:
-    """Write the answer's layers (see the module doc) to ``path`` (.gpkg, .geojson or .json)."""
-    from .vector import features_to_frame, write_layers
+def answer_layers(answer, scene, *, gpkg: bool = True) -> dict:
+    """The layers of one scene's answer, by name (``regions`` only in a GeoPackage)."""
+    from .vector import features_to_frame
 
     if answer.task == "classify":
         layers = {"cells": cells_frame(answer, scene)}
@@ -193,6 +197,52 @@ def write_answer(path: str | Path, answer, scene, *, overwrite: bool = False) ->
         evidence["scene_answer"] = answer.answer  # an empty frame keeps an empty column of that name
         layers = {"evidence": evidence}
     layers["tiles"] = tiles_frame(answer, scene)
-    if answer.overview is not None and Path(path).suffix.lower() == ".gpkg":
+    if answer.overview is not None and gpkg:
         layers["regions"] = regions_frame(answer, scene)
+    return layers
+
+
+def write_answer(path: str | Path, answer, scene, *, overwrite: bool = False) -> Path:
+    """Write the answer's layers (see the module doc) to ``path`` (.gpkg, .geojson or .json)."""
+    from .vector import write_layers
+
+    layers = answer_layers(answer, scene, gpkg=Path(path).suffix.lower() == ".gpkg")
     return write_layers(Path(path), layers, overwrite=overwrite)
+
+
+def write_answers(path: str | Path, answers, *, overwrite: bool = False) -> Path:
+    """Write the answers of several scenes, ``[(answer, scene), ...]``, into one file.
+
+    Every feature gets a ``scene`` column (the raster's path). Scenes that share a CRS share each
+    layer (``evidence``, ``tiles``, ...); in a GeoPackage, scenes in different CRSs keep their own
+    CRS in layers named after the scene (``evidence_<stem>``); GeoJSON is EPSG:4326 in any case.
+    """
+    import geopandas as gpd
+    import pandas as pd
+
+    from .vector import write_layers
+
+    gpkg = Path(path).suffix.lower() == ".gpkg"
+    per_scene = []
+    for answer, scene in answers:
+        layers = answer_layers(answer, scene, gpkg=gpkg)
+        for frame in layers.values():
+            frame.insert(0, "scene", str(scene.path))
+        per_scene.append((scene, layers))
+    crss = {scene.crs.to_string() if scene.crs else None for scene, _ in per_scene}
+    merged: dict = {}
+    if len(crss) == 1 or not gpkg:
+        target = per_scene[0][0].crs if len(crss) == 1 else "EPSG:4326"
+        for _, layers in per_scene:
+            for name, frame in layers.items():
+                if len(crss) > 1:
+                    frame = frame.to_crs(target)
+                merged.setdefault(name, []).append(frame)
+        out = {name: gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=target) for name, frames in merged.items()}
+    else:
+        out = {}
+        for scene, layers in per_scene:
+            stem = Path(str(scene.path)).stem
+            for name, frame in layers.items():
+                out[f"{name}_{stem}"] = frame
+    return write_layers(Path(path), out, overwrite=overwrite)
