@@ -129,6 +129,13 @@ def _singular(word: str) -> str:
 
 
 def plural(words: str) -> str:
+    """English plural of a class name (last word inflected).
+
+    >>> plural("storage tank"), plural("ferry"), plural("bus"), plural("")
+    ('storage tanks', 'ferries', 'buses', '')
+    """
+    if not words:
+        return words
     head, _, last = words.rpartition(" ")
     if last.endswith(("s", "x", "ch", "sh", "z")):
         last += "es"

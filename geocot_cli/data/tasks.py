@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..questions import plural
 from ..types import PixelBox
 from .schema import Sample
 
@@ -64,20 +65,6 @@ def label_words(label: str) -> str:
     if key in _COMPOUNDS:
         return _COMPOUNDS[key]
     return " ".join(key.replace("-", " ").replace("_", " ").split())
-
-
-def plural(words: str) -> str:
-    """English plural of a class name (last word inflected)."""
-    if not words:
-        return words
-    head, _, last = words.rpartition(" ")
-    if last.endswith(("s", "x", "ch", "sh", "z")):
-        last += "es"
-    elif last.endswith("y") and len(last) > 1 and last[-2] not in "aeiou":
-        last = last[:-1] + "ies"
-    else:
-        last += "s"
-    return f"{head} {last}" if head else last
 
 
 def stable_index(key: str, n: int) -> int:

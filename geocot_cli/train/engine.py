@@ -32,6 +32,7 @@ __all__ = [
     "RunLog",
     "TrainResult",
     "build_optimizer",
+    "end_step",
     "build_scheduler",
     "load_model",
     "make_accelerator",
@@ -363,3 +364,21 @@ def gather_mean(accelerator: Any, value: float, weight: float = 1.0) -> float:
     t = torch.tensor([value * weight, weight], dtype=torch.float64, device=accelerator.device)
     t = accelerator.reduce(t, reduction="sum")
     return float(t[0] / t[1]) if float(t[1]) else float("nan")
+
+
+def end_step(
+    *, options: TrainOptions, state: Any, total: int, record: dict[str, Any], log: Any, progress: Any, main: bool,
+    evaluate: Callable[[], Mapping[str, Any] | None], checkpoint: Callable[[], None],
+) -> bool:
+    """After an optimiser step: evaluate every ``eval_every``, log every ``log_every``, report,
+    checkpoint every ``save_every``. True when the last step is done."""
+    step = state.global_step
+    if options.eval_every and step % options.eval_every == 0 and step < total:
+        record.update(evaluate() or {})
+    if step % options.log_every == 0 or step == total:
+        log.write(record)
+    if progress is not None and main:
+        progress(step, total, record)
+    if options.save_every and step % options.save_every == 0 and step < total:
+        checkpoint()
+    return step >= total

@@ -42,8 +42,8 @@ from .collate import encode_prompts
 from .config import GRPOOptions
 from .dataset import TrainingSet, epoch_plan, load_training_samples, sample_prompt, split_holdout, steps_per_epoch
 from .engine import (
-    Progress, RunLog, Timer, TrainResult, build_optimizer, build_scheduler, load_model, make_accelerator,
-    model_convention, model_device, prepare_output, save_final, write_recipe,
+    Progress, RunLog, Timer, TrainResult, build_optimizer, build_scheduler, end_step, load_model,
+    make_accelerator, model_convention, model_device, prepare_output, save_final, write_recipe,
 )
 from .losses import grpo_loss, token_logprobs
 from .rewards import WeightedReward, default_rewards
@@ -298,15 +298,9 @@ def train_grpo(
             record = {"step": state.global_step, "epoch": round(epoch_at, 4), **record,
                       "gen_time": gen_time, "completions_per_s": rows * world / gen_time if gen_time else None,
                       "step_time": timer.lap()}
-            if options.eval_every and state.global_step % options.eval_every == 0 and state.global_step < total:
-                record.update(evaluate() or {})
-            if state.global_step % options.log_every == 0 or state.global_step == total:
-                log.write(record)
-            if progress is not None and main:
-                progress(state.global_step, total, record)
-            if options.save_every and state.global_step % options.save_every == 0 and state.global_step < total:
-                save_checkpoint(accelerator, out, state, options, n_train=len(train))
-            if state.global_step >= total:
+            if end_step(options=options, state=state, total=total, record=record, log=log, progress=progress,
+                        main=main, evaluate=evaluate,
+                        checkpoint=lambda: save_checkpoint(accelerator, out, state, options, n_train=len(train))):
                 break
 
     final: dict[str, Any] = {"step": state.global_step, "final": True, **(evaluate() or {})}
