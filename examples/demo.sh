@@ -24,6 +24,6 @@ echo "== geocot ask $SCENE \"how many ships are there?\" --json" >&2
 "$BIN/python" -c "import json,sys; d=json.load(open(sys.argv[1])); print('answer:', d['answer'], '| evidence boxes:', len(d['evidence']), '| tiles:', d['tiles_processed'])" "$OUT/answer.json"
 
 if command -v ogrinfo >/dev/null 2>&1; then
-  ogrinfo -so "$OUT/ships.gpkg" evidence | grep -E "Feature Count|EPSG|PROJCRS" | head -3
+  ogrinfo -so "$OUT/ships.gpkg" evidence 2>/dev/null | grep -E "^(Layer name|Feature Count|PROJCRS)"
 fi
 echo "outputs in $OUT: ships.gpkg (layers evidence, tiles), answer.geojson, answer.json" >&2

@@ -187,7 +187,8 @@ def tiles_frame(answer, scene):
 
 
 def answer_layers(answer, scene, *, gpkg: bool = True) -> dict:
-    """The layers of one scene's answer, by name (``regions`` only in a GeoPackage)."""
+    """The layers of one scene's answer, by name: GeoJSON holds one layer (``evidence``, or
+    ``cells`` for classify); a GeoPackage adds ``tiles`` and, after an overview, ``regions``."""
     from .vector import features_to_frame
 
     if answer.task == "classify":
@@ -196,6 +197,8 @@ def answer_layers(answer, scene, *, gpkg: bool = True) -> dict:
         evidence = features_to_frame(list(answer.evidence), scene.crs)
         evidence["scene_answer"] = answer.answer  # an empty frame keeps an empty column of that name
         layers = {"evidence": evidence}
+    if not gpkg:
+        return layers
     layers["tiles"] = tiles_frame(answer, scene)
     if answer.overview is not None and gpkg:
         layers["regions"] = regions_frame(answer, scene)
