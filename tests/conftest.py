@@ -76,6 +76,18 @@ def make_geotiff(tmp_path):
     return factory
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny matrices: one torch thread is several times faster than two on a busy shared CPU.
+    Use it per module (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``); restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny random Glm4v model folder (the real architecture), built once per test session."""

@@ -79,3 +79,19 @@ def sight_trace(image, prompt: str, *, label: str = "ship", threshold: int = 150
         f"<think>Planning: I will look for every {label}.\nGrounding:\n{grounding}\n"
         f"Synthesis: I grounded {len(boxes)} {label}s.</think>\n<answer>{answer}</answer>"
     )
+
+
+class Interrupt:
+    """A scripted oracle that raises KeyboardInterrupt (Ctrl-C) once it has answered ``after`` tiles."""
+
+    box_convention = "pixel"
+    name = "scripted"
+
+    def __init__(self, after: int):
+        self.after, self.calls = after, 0
+
+    def generate(self, images, prompts):
+        if self.calls + len(images) > self.after:
+            raise KeyboardInterrupt
+        self.calls += len(images)
+        return [oracle_trace(im, p) for im, p in zip(images, prompts)]

@@ -29,7 +29,7 @@ from geocot_cli.backends.scripted import ScriptedBackend
 from geocot_cli.cli.app import app
 from geocot_cli.io.journal import journal_path, read_journal
 
-from oracle import draw_scene, oracle_trace
+from oracle import Interrupt, draw_scene, oracle_trace
 
 TRANSFORM = Affine(0.5, 0, 500000.0, 0, -0.5, 4000000.0)
 OBJECTS = [(10, 10, 30, 30), (70, 70, 90, 90), (150, 40, 170, 60), (220, 150, 250, 180)]  # one per tile
@@ -58,20 +58,6 @@ def use(monkeypatch, backend) -> None:
     monkeypatch.setattr(geocot_cli.api, "open_backend", lambda options: backend)
 
 
-class Interrupt:
-    """A scripted oracle that raises KeyboardInterrupt (Ctrl-C) once it has answered ``after`` tiles."""
-
-    box_convention = "pixel"
-    name = "scripted"
-
-    def __init__(self, after: int):
-        self.after, self.calls = after, 0
-
-    def generate(self, images, prompts):
-        if self.calls + len(images) > self.after:
-            raise KeyboardInterrupt
-        self.calls += len(images)
-        return [oracle_trace(im, p) for im, p in zip(images, prompts)]
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from geocot_cli.config import TilingOptions
 from geocot_cli.errors import ConfigError, OutputError
 from geocot_cli.io.journal import journal_path, read_journal
 
-from oracle import draw_scene, oracle_trace
+from oracle import Interrupt, draw_scene, oracle_trace
 
 TRANSFORM = Affine(0.5, 0, 500000.0, 0, -0.5, 4000000.0)
 OBJECTS = [(100, 20, 130, 40), (390, 300, 430, 330), (700, 600, 760, 640), (1100, 820, 1150, 860)]
@@ -38,20 +38,6 @@ def evidence_rows(path: Path) -> list[tuple]:
     return sorted(zip(gdf.geometry.to_wkt(), gdf["label"], gdf["claim"], gdf["tile_id"], gdf["trace"], gdf["merged_from"]))
 
 
-class Interrupt:
-    """A backend that raises KeyboardInterrupt once it has answered ``after`` tiles."""
-
-    box_convention = "pixel"
-    name = "scripted"
-
-    def __init__(self, after: int):
-        self.after, self.calls = after, 0
-
-    def generate(self, images, prompts):
-        if self.calls + len(images) > self.after:
-            raise KeyboardInterrupt
-        self.calls += len(images)
-        return [oracle_trace(im, p) for im, p in zip(images, prompts)]
 
 
 def test_ctrl_c_then_resume_equals_a_clean_run(scene_path, tmp_path):

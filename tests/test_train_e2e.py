@@ -7,14 +7,7 @@ import json
 import pytest
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_synth_backfill_sft_grpo_ask_eval(tiny_model, tmp_path, runner):

@@ -13,15 +13,7 @@ from geocot_cli.errors import ConfigError, DataError, OutputError
 from geocot_cli.train.config import SFTOptions
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny matrices: one thread is faster than two on a shared CPU. Restored afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_set(folder: Path, n: int, *, seed: int = 0, size: int = 32) -> Path:
