@@ -50,6 +50,7 @@ __all__ = [
     "expand_scenes",
     "export_journal",
     "ground_scene",
+    "model_tiling",
     "open_backend",
 ]
 
@@ -73,6 +74,18 @@ def open_backend(options: BackendOptions = BackendOptions()):
     )
 
 
+def model_tiling(backend, **given: Any) -> TilingOptions:
+    """The tiling ``backend``'s model asks for in its ``geocot.json`` (800 / 160 when it says nothing).
+
+    ``given`` (tile, overlap, bands, min_valid) takes precedence; see
+    :meth:`~geocot_cli.config.TilingOptions.for_model`.
+    """
+    from .backends.base import read_geocot_json
+
+    name = getattr(backend, "local_path", None) or getattr(backend, "model_id", None)
+    return TilingOptions.for_model(read_geocot_json(name) if name else {}, **given)
+
+
 def answer_scene(
     scene: str | Path | Scene,
     task: str,
@@ -80,7 +93,7 @@ def answer_scene(
     backend,
     question: str | None = None,
     classes: Sequence[str] | None = None,
-    tiling: TilingOptions = TilingOptions(),
+    tiling: TilingOptions | None = None,
     batch_size: int = 4,
     nms_iou: float = 0.5,
     min_score: float | None = None,
@@ -100,6 +113,7 @@ def answer_scene(
     ``overview_margin`` (scene pixels) widens the regions it names, ``overview_max_decimation``
     bounds how far a glance is decimated (None: one glance at the whole scene). The output path and the
     strategy are checked before any tile is read, so a bad ``--out`` costs no model time. With
+    ``tiling`` None takes the model's own (:func:`model_tiling`). With
     ``journal`` every finished tile (and the overview) is appended to that file as it lands;
     ``resume`` then skips what it holds (after a crash or Ctrl-C) and gives the same output as one
     clean run.
@@ -108,6 +122,7 @@ def answer_scene(
 
     check_strategy(strategy, task)
     check_output(out, overwrite=overwrite or resume)
+    tiling = tiling or model_tiling(backend)
     if not isinstance(scene, Scene):
         scene = open_scene(scene, bands=tiling.bands)
     grid = TileGrid(scene, tiling)
@@ -347,7 +362,7 @@ def detect_scenes(
     backend,
     classes: Sequence[str] | None = None,
     min_score: float | None = None,
-    tiling: TilingOptions = TilingOptions(),
+    tiling: TilingOptions | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
     resume: bool = False,
@@ -362,6 +377,7 @@ def detect_scenes(
     from .io.report import write_answers
 
     check_output(out, overwrite=overwrite or resume)
+    tiling = tiling or model_tiling(backend)
     opened = [open_scene(p, bands=tiling.bands) for p in expand_scenes(scenes)]
     answers = []
     for i, scene in enumerate(opened):

@@ -12,7 +12,9 @@ geocot_cli.errors.TilingError: overlap (100) must be smaller than tile (100); tr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .boxes import check_convention
 from .errors import ConfigError, TilingError
@@ -58,6 +60,41 @@ class TilingOptions:
     def stride(self) -> int:
         """Distance between the origins of neighbouring tiles."""
         return self.tile - self.overlap
+
+    @classmethod
+    def for_model(
+        cls,
+        info: Mapping[str, Any] | None,
+        *,
+        tile: int | None = None,
+        overlap: int | None = None,
+        bands: tuple[int, ...] | None = None,
+        min_valid: float = 0.05,
+    ) -> TilingOptions:
+        """The tiling a model asks for, with what the user gave taking precedence.
+
+        ``info`` is the model's ``geocot.json`` (may be empty): a model trained on small images
+        says so with ``"tile"`` and ``"overlap"`` (the bundled demo model sees 64 px tiles at full
+        resolution; an 800 px tile shrunk to 64 px would leave its objects a few pixels wide).
+        Without them: 800 / 160. An explicit ``tile`` without ``overlap`` overlaps by a fifth.
+
+        >>> TilingOptions.for_model({"tile": 64, "overlap": 16})
+        TilingOptions(tile=64, overlap=16, bands=None, min_valid=0.05)
+        >>> TilingOptions.for_model({"tile": 64, "overlap": 16}, tile=400).overlap
+        80
+        >>> TilingOptions.for_model({}).tile
+        800
+        """
+        info = info or {}
+        default_tile = int(info.get("tile") or cls.tile)
+        if tile is None:
+            tile = default_tile
+        if overlap is None:
+            if tile == default_tile and info.get("overlap") is not None:
+                overlap = int(info["overlap"])
+            else:
+                overlap = tile // 5
+        return cls(tile=tile, overlap=overlap, bands=bands, min_valid=min_valid)
 
 
 @dataclass(frozen=True)

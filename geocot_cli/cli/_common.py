@@ -100,6 +100,7 @@ def run_scene_task(
         tiling, options, journal = _prepare(task, args, strategy)
         scene = open_scene(scene_path, bands=tiling.bands)  # a bad scene fails before the model loads
         backend = _load(options)
+        tiling = _model_tiling(backend, args, tiling)
         try:
             answer, scene = call(
                 scene, backend=backend, tiling=tiling, batch_size=args.batch_size, nms_iou=args.nms_iou,
@@ -116,7 +117,21 @@ def run_scene_task(
                 raise typer.Exit(130) from None
             raise
         render_answer(answer, scene, json_out=args.json_out, out=args.out)
+        if args.overlay is not None:
+            _overlay(args.overlay, answer, scene, args)
     check_tiles(answer, getattr(args, "strict", False))
+
+
+def _overlay(path, answer, scene, args) -> None:
+    from ..io.overlay import draw_overlay
+
+    written = draw_overlay(path, answer, scene, overwrite=args.overwrite or args.resume)
+    console.print(f"overlay drawn to {escape(str(written))}", soft_wrap=True)
+
+
+def overlay_for(path: Path, index: int, scene_path) -> Path:
+    """The overlay of scene ``index`` of a many-scene run: ``out.png`` -> ``out.000-sceneA.png``."""
+    return path.with_name(f"{path.stem}.{index:03d}-{Path(scene_path).stem}{path.suffix}")
 
 
 def _prepare(task: str, args, strategy: str):
@@ -124,6 +139,7 @@ def _prepare(task: str, args, strategy: str):
     from ..config import BackendOptions, GenerationOptions, TilingOptions
     from ..errors import ConfigError
     from ..io.journal import journal_path
+    from ..io.overlay import check_overlay
     from ..io.report import check_output
     from ..overview import check_strategy
     from ..types import TASKS
@@ -133,7 +149,11 @@ def _prepare(task: str, args, strategy: str):
         raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
     check_strategy(strategy, task)
     check_output(args.out, overwrite=args.overwrite or args.resume)
-    tiling = TilingOptions(tile=args.tile, overlap=args.overlap, bands=parse_bands(args.bands), min_valid=args.min_valid)
+    if getattr(args, "overlay", None) is not None:
+        check_overlay(args.overlay, overwrite=args.overwrite or args.resume)
+    # checked now; the model's own tile size (geocot.json) fills what was not given once it is loaded
+    tiling = TilingOptions.for_model({}, tile=args.tile, overlap=args.overlap, bands=parse_bands(args.bands),
+                                     min_valid=args.min_valid)
     generation = GenerationOptions(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                                    repetition_penalty=args.repetition_penalty)
     options = BackendOptions(
@@ -156,6 +176,13 @@ def _load(options):
         return open_backend(options)
 
 
+def _model_tiling(backend, args, tiling):
+    """The tiling to run: what the user gave, the rest from the loaded model's geocot.json."""
+    from ..api import model_tiling
+
+    return model_tiling(backend, tile=args.tile, overlap=args.overlap, bands=tiling.bands, min_valid=tiling.min_valid)
+
+
 def run_many_scenes(scenes, args, *, classes, min_score, strategy: str, overview_decimation: float | None) -> None:
     """``geocot detect A.tif B.tif DIR 'tiles/*.tif'``: every scene with one model, one output, a summary."""
     from ..api import detect_scenes, expand_scenes
@@ -171,6 +198,7 @@ def run_many_scenes(scenes, args, *, classes, min_score, strategy: str, overview
         for p in paths:
             open_scene(p, bands=tiling.bands)  # every scene checked before the model loads
         backend = _load(options)
+        tiling = _model_tiling(backend, args, tiling)
         answers = detect_scenes(
             paths, backend=backend, classes=classes, min_score=min_score, tiling=tiling,
             batch_size=args.batch_size, nms_iou=args.nms_iou, strategy=strategy,
@@ -189,6 +217,9 @@ def run_many_scenes(scenes, args, *, classes, min_score, strategy: str, overview
                      ", ".join(f"{n} {k}" for k, n in a.per_class.items()) or "-"] for a, s in answers])
             if args.out:
                 console.print(f"written to {escape(str(args.out))} (a scene column on every layer)", soft_wrap=True)
+        if args.overlay is not None:
+            for i, (a, s) in enumerate(answers):
+                _overlay(overlay_for(args.overlay, i, s.path), a, s, args)
     for a, _ in answers:
         check_tiles(a, getattr(args, "strict", False))
 

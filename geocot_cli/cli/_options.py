@@ -17,10 +17,11 @@ __all__ = [
 ScenePath = Annotated[Path, typer.Argument(help="A GDAL-readable raster (GeoTIFF, COG, ...).", show_default=False)]
 Out = Annotated[Optional[Path], typer.Option("--out", "-o", help="Write evidence to .gpkg (scene CRS) or .geojson (EPSG:4326).")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")]
+OverlayOpt = Annotated[Optional[Path], typer.Option("--overlay", help="Also draw the scene with every cited box and its label to this .png/.jpg (one per scene, named after it, with several scenes).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
-TileSize = Annotated[int, typer.Option("--tile", help="Tile side in scene pixels.")]
-Overlap = Annotated[int, typer.Option("--overlap", help="Pixels shared by neighbouring tiles.")]
+TileSize = Annotated[Optional[int], typer.Option("--tile", help="Tile side in scene pixels [default: the model's own (geocot.json), else 800].", show_default=False)]
+Overlap = Annotated[Optional[int], typer.Option("--overlap", help="Pixels shared by neighbouring tiles [default: the model's own, else a fifth of --tile].", show_default=False)]
 BandsOpt = Annotated[Optional[str], typer.Option("--bands", help="1-based bands fed as RGB, e.g. 1,2,3 or 4 (default: first three).")]
 MinValid = Annotated[float, typer.Option("--min-valid", help="Skip tiles with a smaller fraction of valid (non-nodata) pixels.")]
 

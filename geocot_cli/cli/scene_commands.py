@@ -19,7 +19,7 @@ import typer
 from ._common import run_many_scenes, run_scene_task
 from ._options import (
     ApiKeyEnv, BackendOpt, BandsOpt, BaseUrl, BatchSize, BoxConventionOpt, ClassesOpt, Concurrency, Device,
-    Dtype, JournalOpt, JsonOpt, MaxNewTokens, MinValid, ModelOpt, NmsIou, Out, Overlap, Overwrite,
+    Dtype, JournalOpt, JsonOpt, MaxNewTokens, MinValid, ModelOpt, NmsIou, Out, Overlap, OverlayOpt, Overwrite,
     RepetitionPenalty, Resume, ScenePath, Strict, TileSize, TrustRemoteCode, parse_classes,
 )
 
@@ -43,8 +43,8 @@ MinScore = Annotated[Optional[float], typer.Option(
 
 #: The options every scene command takes: (name, annotation, default), in --help order.
 SHARED: tuple[tuple[str, object, object], ...] = (
-    ("out", Out, None), ("overwrite", Overwrite, False), ("json_out", JsonOpt, False),
-    ("tile", TileSize, 800), ("overlap", Overlap, 160), ("bands", BandsOpt, None), ("min_valid", MinValid, 0.05),
+    ("out", Out, None), ("overlay", OverlayOpt, None), ("overwrite", Overwrite, False), ("json_out", JsonOpt, False),
+    ("tile", TileSize, None), ("overlap", Overlap, None), ("bands", BandsOpt, None), ("min_valid", MinValid, 0.05),
     ("nms_iou", NmsIou, 0.5), ("model", ModelOpt, None), ("backend", BackendOpt, "hf"), ("base_url", BaseUrl, None),
     ("api_key_env", ApiKeyEnv, "OPENAI_API_KEY"), ("concurrency", Concurrency, 4),
     ("box_convention", BoxConventionOpt, None), ("batch_size", BatchSize, 4), ("max_new_tokens", MaxNewTokens, 1024),
@@ -59,10 +59,11 @@ class SceneArgs:
     """The shared options of a scene command, as parsed (names as in :data:`SHARED`)."""
 
     out: Path | None = None
+    overlay: Path | None = None
     overwrite: bool = False
     json_out: bool = False
-    tile: int = 800
-    overlap: int = 160
+    tile: int | None = None
+    overlap: int | None = None
     bands: str | None = None
     min_valid: float = 0.05
     nms_iou: float = 0.5
