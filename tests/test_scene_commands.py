@@ -258,3 +258,33 @@ def test_tiny_model_runs_every_command_on_a_real_geotiff(runner, real_data, tiny
         assert len(doc["cells"]) == 6 and {c["class"] for c in doc["cells"]} <= {"urban", "forest", "water", "unknown", "nodata"}
     if "overview" in command:
         assert doc["overview"]["glances"][0]["trace"] is not None
+
+
+def test_tile_size_comes_from_the_model_unless_given(runner, make_geotiff, tmp_path, monkeypatch):
+    """A model trained on 64 px scenes says so in geocot.json; scenes are cut into 64 px tiles for it."""
+    import json
+
+    import geocot_cli.api
+    from geocot_cli.backends.scripted import ScriptedBackend
+    from geocot_cli.cli.app import app
+    from oracle import draw_scene, oracle_trace
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "geocot.json").write_text(json.dumps({"box_convention": "pixel", "tile": 64, "overlap": 16}))
+    scene = make_geotiff("s.tif", data=draw_scene(160, 112, [(70, 40, 90, 52)]))
+
+    def run(*extra):
+        backend = ScriptedBackend(oracle_trace)
+        backend.local_path = folder
+        monkeypatch.setattr(geocot_cli.api, "open_backend", lambda options: backend)
+        r = runner.invoke(app, ["detect", str(scene), "--model", str(folder), "--json", *extra])
+        assert r.exit_code == 0, r.output
+        return backend, json.loads(r.stdout)
+
+    backend, doc = run()
+    assert {size for size, _ in backend.calls} == {(64, 64)}
+    assert len(backend.calls) == 3 * 2  # stride 48: 3 columns over 160 px, 2 rows over 112 px
+    assert doc["value"] == 1  # the object cited by two neighbouring tiles is one object
+    backend, _ = run("--tile", "100")
+    assert {size for size, _ in backend.calls} <= {(100, 100)} and len(backend.calls) == 2 * 2  # overlap 20

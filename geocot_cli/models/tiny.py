@@ -215,6 +215,7 @@ def build_tiny_model(
     coordinate_tokens: int = 0,
     sinusoidal_coordinates: bool = True,
     max_position_embeddings: int = 4096,
+    native_tiling: bool = False,
     corpus: list[str] | None = None,
     overwrite: bool = False,
 ) -> Path:
@@ -229,7 +230,9 @@ def build_tiny_model(
     the text ``[x1,y1,x2,y2]`` is unchanged; pick N = the largest coordinate the model writes:
     ``image_size`` for pixel boxes, 1000 for norm1000). sinusoidal_coordinates: start the input and
     output embeddings of those tokens as a sinusoidal code of their value, so nearby values start
-    near each other. corpus: extra lines to train the tokenizer on.
+    near each other. native_tiling: record ``"tile": image_size, "overlap": image_size // 4`` in
+    ``geocot.json``, so scenes are cut into tiles the model sees at full resolution (see
+    :meth:`~geocot_cli.config.TilingOptions.for_model`). corpus: extra lines to train the tokenizer on.
     Returns ``out_dir`` as a :class:`~pathlib.Path`. Raises :class:`~geocot_cli.errors.OutputError`
     if ``out_dir`` is a non-empty folder and ``overwrite`` is False, :class:`ConfigError` for sizes
     that do not fit together.
@@ -318,6 +321,8 @@ def build_tiny_model(
         "seed": seed,
         "trained": False,
     }
+    if native_tiling:
+        info.update(tile=image_size, overlap=image_size // 4)
     (out / "geocot.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return out
 
