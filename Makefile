@@ -7,7 +7,7 @@ GEOCOT := $(VENV)/bin/geocot
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 DEMO   ?= out/demo
 
-.PHONY: install test test-all demo bench clean
+.PHONY: install test test-all demo demo-model bench clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ test-all: install
 
 demo: install
 	bash examples/demo.sh $(DEMO)
+
+# Rebuild the bundled demo model from scratch (about 2 hours on 2 CPU cores; see README).
+demo-model: install
+	GEOCOT=$(GEOCOT) bash train/demo-model.sh out/demo-model
 
 bench: install
 	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

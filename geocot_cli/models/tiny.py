@@ -230,7 +230,7 @@ def build_tiny_model(
     the text ``[x1,y1,x2,y2]`` is unchanged; pick N = the largest coordinate the model writes:
     ``image_size`` for pixel boxes, 1000 for norm1000). sinusoidal_coordinates: start the input and
     output embeddings of those tokens as a sinusoidal code of their value, so nearby values start
-    near each other. native_tiling: record ``"tile": image_size, "overlap": image_size // 4`` in
+    near each other. native_tiling: record ``"tile": image_size, "overlap": image_size // 2`` in
     ``geocot.json``, so scenes are cut into tiles the model sees at full resolution (see
     :meth:`~geocot_cli.config.TilingOptions.for_model`). corpus: extra lines to train the tokenizer on.
     Returns ``out_dir`` as a :class:`~pathlib.Path`. Raises :class:`~geocot_cli.errors.OutputError`
@@ -310,6 +310,7 @@ def build_tiny_model(
     )
     if coordinate_tokens and sinusoidal_coordinates:
         _init_coordinate_embeddings(model, tokenizer, coordinate_tokens)
+
     model.save_pretrained(out)
     processor.save_pretrained(out)
     info = {
@@ -322,7 +323,7 @@ def build_tiny_model(
         "trained": False,
     }
     if native_tiling:
-        info.update(tile=image_size, overlap=image_size // 4)
+        info.update(tile=image_size, overlap=image_size // 2)
     (out / "geocot.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return out
 
@@ -459,3 +460,4 @@ def _init_coordinate_embeddings(model, tokenizer, n: int) -> None:
         head = model.get_output_embeddings()
         if head is not None and head.weight is not emb:
             head.weight[index] = code.to(head.weight.dtype)
+
