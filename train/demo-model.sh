@@ -76,6 +76,7 @@ if [ "$INSTALL" = 1 ]; then
            chat_template.jinja processor_config.json geocot.json; do
     [ -f "$OUT/grpo/$f" ] && cp "$OUT/grpo/$f" "$ASSET.tmp/"
   done
+  chmod 644 "$ASSET.tmp"/*
   rm -rf "$ASSET" && mv "$ASSET.tmp" "$ASSET"
   du -sh "$ASSET" >&2
 fi
