@@ -10,6 +10,11 @@ model's words with it. Neighbouring tiles overlap, so an object near a seam is o
 A raster without a CRS has an identity-like transform: its features stay in scene pixel
 coordinates (x right, y down), still computed through the transform.
 
+:func:`georeference_all` defers the polygons: a feature builds its tile's polygons (all at once,
+vectorised) the first time its ``geometry`` is read, and :func:`feature_polygons` builds those of
+many features in one pass. Seam de-duplication works on ``scene_box`` alone, so the polygons of
+copies it drops are never built. The coordinates are the same either way.
+
 >>> from affine import Affine
 >>> box_polygon((0, 0, 2, 1), Affine(10, 0, 500000, 0, -10, 4000000)).bounds
 (500000.0, 3999990.0, 500020.0, 4000000.0)
@@ -20,8 +25,10 @@ from __future__ import annotations
 import gc
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain, compress, repeat
 from typing import Any
 
 import numpy as np
@@ -33,7 +40,8 @@ from .errors import ConfigError
 from .types import PixelBox
 
 __all__ = [
-    "Feature", "box_polygon", "box_polygons", "dedupe_seams", "georeference", "georeference_all", "tile_box_to_scene",
+    "Feature", "box_polygon", "box_polygons", "dedupe_seams", "feature_polygons", "georeference",
+    "georeference_all", "tile_box_to_scene",
 ]
 
 
@@ -46,6 +54,9 @@ class Feature:
     box and the nearest edge of its tile that lies inside the scene (``inf`` when the tile has no
     such edge); a small margin means the object may be cut by the tile. merged_from: ids of every
     tile that cited this object (after :func:`dedupe_seams`), sorted; ``(tile_id,)`` for one copy.
+
+    A feature made by :func:`georeference_all` builds its polygon when ``geometry`` is first read
+    (see :class:`_GeometryField`); to the caller it is an ordinary attribute.
     """
 
     geometry: Polygon
@@ -59,6 +70,61 @@ class Feature:
     trace: str
     edge_margin: float
     merged_from: tuple[str, ...]
+
+
+class _TilePolygons:
+    """The polygons of one tile's scene boxes, built together the first time one is asked for."""
+
+    __slots__ = ("boxes", "transform", "built")
+
+    def __init__(self, boxes: np.ndarray, transform: Affine) -> None:
+        self.boxes, self.transform, self.built = boxes, transform, None
+
+    def __getitem__(self, row: int) -> Polygon:
+        if self.built is None:
+            self.built = box_polygons(self.boxes, self.transform)
+        return self.built[row]
+
+
+class _GeometryField:
+    """``Feature.geometry``: a stored polygon, or one deferred by :func:`georeference_all`.
+
+    A deferred feature stores its tile's :class:`_TilePolygons` under ``geometry`` and its row
+    under ``_row``; the first read swaps in the polygon (``_row`` stays: two threads may read at
+    once). Frozen-ness is kept by the dataclass's ``__setattr__``; ``__set__`` is only reached by
+    ``__init__`` (through ``object.__setattr__``).
+    """
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        d = obj.__dict__
+        geometry = d["geometry"]
+        if geometry.__class__ is _TilePolygons:
+            geometry = d["geometry"] = geometry[d["_row"]]
+        return geometry
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__["geometry"] = value
+
+
+Feature.geometry = _GeometryField()  # type: ignore[assignment]  # after @dataclass: no default
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while many small objects are made (nothing here makes cycles).
+
+    Collections triggered in between would walk the caller's features again and again: with the
+    GC on, making a million features takes about three times as long.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _window(tile: Any) -> tuple[float, float, float, float]:
@@ -201,13 +267,20 @@ def box_polygons(scene_boxes: np.ndarray, transform: Affine) -> np.ndarray:
     import shapely
 
     b = np.asarray(scene_boxes, dtype=np.float64).reshape(-1, 4)
-    x = np.stack([b[:, 0], b[:, 2], b[:, 2], b[:, 0]], axis=1)
-    y = np.stack([b[:, 1], b[:, 1], b[:, 3], b[:, 3]], axis=1)
+    n = len(b)
+    ring = [0, 2, 2, 0, 0], [1, 1, 3, 3, 1]  # closed ring: (x1, y1) (x2, y1) (x2, y2) (x1, y2) (x1, y1)
+    if transform.a * transform.e - transform.b * transform.d < 0:
+        # the affine mirrors: reverse the ring to keep it counter-clockwise, from the same start
+        # vertex as shapely's orient()
+        ring = [0, 0, 2, 2, 0], [1, 3, 3, 1, 1]
+    x, y = b[:, ring[0]], b[:, ring[1]]
     t = transform
-    gx, gy = t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f
-    if t.a * t.e - t.b * t.d < 0:  # the affine mirrors: reverse the ring to keep it counter-clockwise
-        gx, gy = gx[:, [0, 3, 2, 1]], gy[:, [0, 3, 2, 1]]  # same start vertex as shapely's orient()
-    return shapely.polygons(np.stack([gx, gy], axis=2))
+    coords = np.empty((n, 5, 2))
+    coords[:, :, 0] = t.a * x + t.b * y + t.c
+    coords[:, :, 1] = t.d * x + t.e * y + t.f
+    # from_ragged_array builds rings and polygons in one pass (twice as fast as shapely.polygons)
+    offsets = (np.arange(0, 5 * n + 1, 5), np.arange(n + 1))
+    return shapely.from_ragged_array(shapely.GeometryType.POLYGON, coords.reshape(-1, 2), offsets)
 
 
 def georeference_all(
@@ -223,7 +296,17 @@ def georeference_all(
     """:func:`georeference` for every piece of evidence of one tile, vectorised over the boxes.
 
     Gives exactly what calling :func:`georeference` on each would (a test checks it), at a
-    fraction of the cost: the scene's boxes, margins and polygons are computed as arrays.
+    fraction of the cost: the scene's boxes and margins are computed as arrays, and the polygons
+    are deferred until a feature's ``geometry`` is first read (then the tile's are built at once).
+
+    >>> from types import SimpleNamespace
+    >>> from rasterio.windows import Window
+    >>> t = SimpleNamespace(id="r0c1", window=Window(80, 0, 100, 100), size=(100, 100),
+    ...                     transform=Affine(1, 0, 80, 0, -1, 0))
+    >>> ev = SimpleNamespace(label="ship", claim="a ship", box=(10, 30, 20, 40))
+    >>> [f] = georeference_all([ev], t, scene_size=(180, 100), task="detect", answer="1", trace_text="")
+    >>> f.scene_box, f.edge_margin, f.geometry.bounds
+    ((90.0, 30.0, 100.0, 40.0), 10.0, (90.0, -40.0, 100.0, -30.0))
     """
     if not evidence:
         return []
@@ -233,7 +316,9 @@ def georeference_all(
     col, row, ww, wh = _window(tile)
     iw, ih = _image_size(tile)
     sw, sh = float(scene_size[0]), float(scene_size[1])
-    b = np.array([ev.box for ev in evidence], dtype=np.float64).reshape(-1, 4)
+    n = len(evidence)
+    get = operator.attrgetter
+    b = np.fromiter(chain.from_iterable(map(get("box"), evidence)), np.float64, 4 * n).reshape(n, 4)
     b = np.concatenate([np.minimum(b[:, :2], b[:, 2:]), np.maximum(b[:, :2], b[:, 2:])], axis=1)
     scale = np.array([ww / iw if iw > 0 else 1.0, wh / ih if ih > 0 else 1.0] * 2)
     lo = np.array([max(col, 0.0), max(row, 0.0)] * 2)
@@ -242,18 +327,65 @@ def georeference_all(
     inner = [(col > 0, boxes[:, 0] - col), (row > 0, boxes[:, 1] - row),
              (col + ww < sw, col + ww - boxes[:, 2]), (row + wh < sh, row + wh - boxes[:, 3])]
     sides = [m for present, m in inner if present]
-    margins = np.maximum(np.minimum.reduce(sides), 0.0) if sides else np.full(len(b), math.inf)
-    polygons = box_polygons(boxes, scene_transform)
+    margins = np.maximum(np.minimum.reduce(sides), 0.0) if sides else np.full(n, math.inf)
+    polygons = _TilePolygons(boxes, scene_transform)
     tile_id = str(tile.id)
-    shared = {"score": None, "tile_id": tile_id, "task": task, "answer": answer, "trace": trace_text,
-              "merged_from": (tile_id,)}
-    out = []
-    for ev, box, margin, poly in zip(evidence, boxes.tolist(), margins.tolist(), polygons):
-        f = object.__new__(Feature)  # a frozen dataclass, built without its per-field checks (hot path)
-        f.__dict__.update(shared, geometry=poly, scene_box=tuple(box), label=str(ev.label),
-                          claim=str(ev.claim), edge_margin=float(margin))
-        out.append(f)
-    return out
+    merged_from = (tile_id,)
+    new, set_dict = object.__new__, object.__setattr__
+
+    def make(k: int, box: PixelBox, label: str, claim: str, margin: float) -> Feature:
+        # A frozen dataclass, built without its per-field checks (hot path: a million per scene).
+        f = new(Feature)
+        set_dict(f, "__dict__", {
+            "geometry": polygons, "scene_box": box, "label": label, "claim": claim, "score": None,
+            "tile_id": tile_id, "task": task, "answer": answer, "trace": trace_text,
+            "edge_margin": margin, "merged_from": merged_from, "_row": k,
+        })
+        return f
+
+    with _gc_paused():
+        return list(map(
+            make, range(n), zip(*boxes.T.tolist()), map(str, map(get("label"), evidence)),
+            map(str, map(get("claim"), evidence)), margins.tolist(),
+        ))
+
+
+def feature_polygons(features: Sequence[Feature]) -> list[Polygon]:
+    """``[f.geometry for f in features]``, building deferred polygons in one vectorised pass.
+
+    Features from :func:`georeference_all` build their polygons when first read; for many features
+    at once (writing a layer) this builds only those of ``features``, one array call per scene
+    transform, and keeps them on the features. The polygons are the ones ``geometry`` would give.
+
+    >>> from types import SimpleNamespace
+    >>> from rasterio.windows import Window
+    >>> t = SimpleNamespace(id="r0c0", window=Window(0, 0, 100, 100), size=(100, 100),
+    ...                     transform=Affine(1, 0, 0, 0, -1, 0))
+    >>> evs = [SimpleNamespace(label="ship", claim="", box=(10 * i, 0, 10 * i + 5, 5)) for i in range(3)]
+    >>> feats = georeference_all(evs, t, scene_size=(100, 100), task="detect", answer=None, trace_text="")
+    >>> [p.bounds[0] for p in feature_polygons(feats)]
+    [0.0, 10.0, 20.0]
+    """
+    dicts = [f.__dict__ for f in features]
+    with _gc_paused():
+        pending: dict[_TilePolygons, list[int]] = {}
+        for k, d in enumerate(dicts):
+            geometry = d["geometry"]
+            if geometry.__class__ is _TilePolygons:
+                if geometry.built is None:
+                    pending.setdefault(geometry, []).append(k)
+                else:
+                    d["geometry"] = geometry.built[d["_row"]]
+        by_transform: dict[Affine, list[int]] = {}
+        for tile_polygons, ks in pending.items():
+            by_transform.setdefault(tile_polygons.transform, []).extend(ks)
+        for transform, ks in by_transform.items():
+            boxes = np.fromiter(
+                chain.from_iterable(dicts[k]["scene_box"] for k in ks), np.float64, 4 * len(ks)
+            ).reshape(-1, 4)
+            for k, polygon in zip(ks, box_polygons(boxes, transform).tolist()):
+                dicts[k]["geometry"] = polygon
+        return [d["geometry"] for d in dicts]
 
 
 # --- seam de-duplication --------------------------------------------------------------------
@@ -275,7 +407,91 @@ def _label_key(label: str) -> str:
 
 
 def _candidate_pairs(boxes: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair ``i < j`` of boxes in the same group whose interiors intersect.
+    """Every pair ``i < j`` of (finite, ordered) boxes in the same group whose interiors intersect.
+
+    A band sweep (:func:`_sweep_pairs`) when the boxes are of similar sizes, else (a few huge boxes
+    among small ones) uniform-grid hashing (:func:`_grid_pairs`). Same pairs either way; their
+    order is unspecified.
+    """
+    if len(boxes) < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    pairs = _sweep_pairs(boxes, groups)
+    return pairs if pairs is not None else _grid_pairs(boxes, groups)
+
+
+def _runs(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each k, ``counts[k]`` entries: (k, starts[k]), (k, starts[k] + 1), ...; flattened.
+
+    >>> [a.tolist() for a in _runs(np.array([5, 0, 9]), np.array([2, 0, 3]))]
+    [[0, 0, 2, 2, 2], [5, 6, 9, 10, 11]]
+    """
+    offset = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return np.repeat(np.arange(counts.size), counts), offset + np.arange(offset.size)
+
+
+def _sweep_pairs(
+    boxes: np.ndarray, groups: np.ndarray, budget: int | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`_candidate_pairs` by a sweep over horizontal bands; None when it would cost too much.
+
+    Bands are a little taller than the largest box side (``reach``), and a box belongs to the band
+    of its top edge, so it can only meet boxes of its own band or of the next one. With the boxes
+    sorted by (group, band, x1), those are two runs of the sorted order: the later boxes of its
+    own band that start before it ends, and the boxes of the next band that start less than
+    ``reach`` before it. Runs are found with ``searchsorted`` on one float key per box (band +
+    x1 scaled into [0, 1)); rounding of that key is monotonic, so the runs miss no pair, and the
+    exact intersection test on the original coordinates decides. Gives None when the runs hold
+    more than ``budget`` pairs (default ``32 n + 4096``: a huge box makes every band tall) or when
+    the coordinates are too large for the key's precision; :func:`_grid_pairs` is used then.
+    """
+    n = len(boxes)
+    x1, y1, x2, y2 = (np.ascontiguousarray(boxes[:, k]) for k in range(4))
+    lo_x, lo_y = float(x1.min()), float(y1.min())
+    extent = max(float(x2.max()) - lo_x, float(y2.max()) - lo_y, 1.0)
+    reach = max(float(np.max(np.maximum(x2 - x1, y2 - y1))), extent / 4096.0)
+    side = reach * 1.001  # band height and search margin: rounding cannot push a pair two bands apart
+    band = np.floor((y1 - lo_y) / side).astype(np.int64)
+    seg = groups.astype(np.int64) * (int(band.max()) + 2) + band  # same group, next band: seg + 1
+    span = extent + 4.0 * side
+    size = max(abs(lo_x), abs(lo_y), extent)
+    if (float(seg.max()) + 2.0) * span * 2.0**-48 + size * 2.0**-48 > 1e-4 * reach:
+        return None  # the float key could not tell boxes apart finely enough
+    key = seg + (x1 - lo_x) / span
+    order = np.argsort(key, kind="stable")
+    key, seg = key[order], seg[order]
+    x1, y1, x2, y2 = x1[order], y1[order], x2[order], y2[order]
+    pos = np.arange(n)
+    same_end = np.searchsorted(key, seg + (x2 - lo_x) / span, "right")
+    nxt = seg + 1
+    next_start = np.maximum(
+        np.searchsorted(key, nxt + (x1 - side - lo_x) / span, "left"),
+        np.searchsorted(key, nxt.astype(np.float64), "left"),
+    )
+    next_end = np.searchsorted(key, nxt + (x2 - lo_x) / span, "right")
+    n_same = same_end - pos - 1
+    n_next = np.maximum(next_end - next_start, 0)
+    ends = np.cumsum(n_same + n_next)
+    if int(ends[-1]) > (32 * n + 4096 if budget is None else budget):
+        return None
+    found_i, found_j = [], []
+    start, done = 0, 0
+    while start < n:  # about a million comparisons at a time: the temporaries stay small
+        stop = min(max(int(np.searchsorted(ends, done + (1 << 20), "right")), start + 1), n)
+        p1, q1 = _runs(pos[start:stop] + 1, n_same[start:stop])
+        p2, q2 = _runs(next_start[start:stop], n_next[start:stop])
+        p, q = np.concatenate([p1, p2]) + start, np.concatenate([q1, q2])
+        keep = (np.minimum(x2[p], x2[q]) > np.maximum(x1[p], x1[q])) & (
+            np.minimum(y2[p], y2[q]) > np.maximum(y1[p], y1[q])
+        )
+        i, j = order[p[keep]], order[q[keep]]
+        found_i.append(np.minimum(i, j))
+        found_j.append(np.maximum(i, j))
+        start, done = stop, int(ends[stop - 1])
+    return np.concatenate(found_i), np.concatenate(found_j)
+
+
+def _grid_pairs(boxes: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_candidate_pairs` by uniform-grid hashing, whatever the box sizes.
 
     Uniform-grid hashing: each box is entered in the cells it covers (cells about the size of a
     large box, so most boxes cover 1-4 cells) and only boxes sharing a cell are compared; a pair
@@ -361,27 +577,38 @@ def _components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
 
 
 def _greedy_groups(
-    i: list[int], j: list[int], iou: list[float], rank: list[int], tiles: list[int]
+    i: np.ndarray, j: np.ndarray, iou: np.ndarray, rank: np.ndarray, tiles: np.ndarray
 ) -> list[list[int]]:
     """NMS over a duplicate graph: the best alive copy absorbs one duplicate per other tile.
 
-    Components are independent, so one pass in global rank order equals a pass per component.
+    ``rank`` (0 = best) is distinct over the copies in pairs. A keeper looks at its duplicates by
+    decreasing IoU, then rank. Components are independent, so one pass in global rank order
+    equals a pass per component.
+
+    >>> _greedy_groups(np.array([0, 0, 1]), np.array([1, 2, 2]), np.array([0.9, 0.6, 0.7]),
+    ...                np.array([0, 1, 2]), np.array([5, 6, 6]))
+    [[0, 1]]
     """
-    neighbours: dict[int, list[tuple[float, int, int]]] = {}
-    for a, b, w in zip(i, j, iou):
-        neighbours.setdefault(a, []).append((-w, rank[b], b))
-        neighbours.setdefault(b, []).append((-w, rank[a], a))
-    alive = set(neighbours)
+    a, b, w = np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([iou, iou])
+    order = np.lexsort((rank[b], -w, rank[a]))  # keeper by keeper in rank order, its duplicates in turn
+    a, others = a[order], b[order].tolist()
+    first = np.ones(a.size, dtype=bool)
+    first[1:] = a[1:] != a[:-1]
+    starts = np.flatnonzero(first)
+    keepers = a[starts].tolist()
+    bounds = starts.tolist() + [a.size]
+    tile = dict(zip(keepers, tiles[a[starts]].tolist()))
+    alive = set(keepers)
     groups = []
-    for keeper in sorted(neighbours, key=rank.__getitem__):
+    for keeper, lo, hi in zip(keepers, bounds[:-1], bounds[1:]):
         if keeper not in alive:
             continue
         alive.discard(keeper)
-        group, used = [keeper], {tiles[keeper]}
-        for _, _, other in sorted(neighbours[keeper]):
-            if other in alive and tiles[other] not in used:
+        group, used = [keeper], {tile[keeper]}
+        for other in others[lo:hi]:
+            if other in alive and tile[other] not in used:
                 group.append(other)
-                used.add(tiles[other])
+                used.add(tile[other])
                 alive.discard(other)
         if len(group) > 1:
             groups.append(group)
@@ -389,10 +616,14 @@ def _greedy_groups(
 
 
 def _with_merged(feature: Feature, merged_from: tuple[str, ...]) -> Feature:
-    """``dataclasses.replace(feature, merged_from=...)`` without its per-field cost (hot path)."""
+    """``dataclasses.replace(feature, merged_from=...)`` without its per-field cost (hot path).
+
+    A deferred polygon stays deferred (the copy shares the tile's :class:`_TilePolygons`).
+    """
     new = object.__new__(Feature)
-    new.__dict__.update(feature.__dict__)
-    new.__dict__["merged_from"] = merged_from
+    d = feature.__dict__.copy()
+    d["merged_from"] = merged_from
+    object.__setattr__(new, "__dict__", d)
     return new
 
 
@@ -407,8 +638,8 @@ def dedupe_seams(
     same tile are never merged: they are the model's own evidence. Copies are grouped NMS-style:
     the best copy (largest ``edge_margin``, then highest score, then smallest tile id, then box)
     absorbs at most one copy per other tile; the kept feature's ``merged_from`` lists the tile ids
-    of every copy. Features come back in input order. Only boxes that share a grid cell are
-    compared (no all-pairs pass over the scene): 100k boxes take well under a second.
+    of every copy. Features come back in input order. Only boxes near each other are compared
+    (no all-pairs pass over the scene): a million boxes take a few seconds.
 
     torchvision's ``box_iou`` is all-pairs and ``nms`` knows only IoU, so pair overlaps are
     computed here element-wise on the candidate pairs instead.
@@ -429,31 +660,29 @@ def dedupe_seams(
     feats = list(features)
     if len(feats) < 2:
         return feats
-    # Millions of small objects are allocated here; pausing the cyclic GC (nothing here makes
-    # cycles) avoids repeated full collections over the caller's features.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with _gc_paused():
         return _dedupe(feats, iou, min_cover)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _dedupe(feats: list[Feature], iou: float, min_cover: float) -> list[Feature]:
     n = len(feats)
     get = operator.attrgetter
-    boxes = np.array(list(map(get("scene_box"), feats)), dtype=np.float64).reshape(n, 4)
-    boxes = np.concatenate(
-        [np.minimum(boxes[:, :2], boxes[:, 2:]), np.maximum(boxes[:, :2], boxes[:, 2:])], axis=1
-    )
+    boxes = np.fromiter(chain.from_iterable(map(get("scene_box"), feats)), np.float64, 4 * n)
+    boxes = boxes.reshape(n, 4)
+    low = np.minimum(boxes[:, :2], boxes[:, 2:])
+    np.maximum(boxes[:, :2], boxes[:, 2:], out=boxes[:, 2:])
+    boxes[:, :2] = low
     labels, _ = _codes(list(map(get("label"), feats)), key=_label_key)
     tile_ids = list(map(get("tile_id"), feats))
     tiles, tile_names = _codes(tile_ids)
 
-    finite = np.flatnonzero(np.isfinite(boxes).all(axis=1))  # a box with NaN matches nothing
-    i, j = _candidate_pairs(boxes[finite], labels[finite])
-    i, j = finite[i], finite[j]
+    finite = np.isfinite(boxes).all(axis=1)  # a box with NaN matches nothing
+    if finite.all():
+        i, j = _candidate_pairs(boxes, labels)
+    else:
+        finite = np.flatnonzero(finite)
+        i, j = _candidate_pairs(boxes[finite], labels[finite])
+        i, j = finite[i], finite[j]
     diff = tiles[i] != tiles[j]
     i, j = i[diff], j[diff]
     pair_iou, cover = _pair_overlap(boxes, i, j)
@@ -467,11 +696,11 @@ def _dedupe(feats: list[Feature], iou: float, min_cover: float) -> list[Feature]
     involved[i] = True
     involved[j] = True
     nodes = np.flatnonzero(involved)
-    margin = np.array([feats[k].edge_margin for k in nodes.tolist()], dtype=np.float64)
-    score = np.array(
-        [-math.inf if (v := feats[k].score) is None else v for k in nodes.tolist()],
-        dtype=np.float64,
-    )
+    copies = list(map(feats.__getitem__, nodes.tolist()))
+    margin = np.fromiter(map(get("edge_margin"), copies), np.float64, nodes.size)
+    scores = list(map(get("score"), copies))
+    no_score = np.fromiter(map(operator.is_, scores, repeat(None)), bool, nodes.size)
+    score = np.where(no_score, -math.inf, np.array(scores, dtype=np.float64))
     nb = boxes[nodes]
     order = np.lexsort((nb[:, 3], nb[:, 2], nb[:, 1], nb[:, 0], tiles[nodes], -score, -margin))
     rank = np.full(n, n, dtype=np.int64)
@@ -484,11 +713,9 @@ def _dedupe(feats: list[Feature], iou: float, min_cover: float) -> list[Feature]
     size = np.bincount(comp[nodes], minlength=n)
     n_edges = np.bincount(comp[i], minlength=n)
     merged = list(map(get("merged_from"), feats))
-    single = np.fromiter(
-        (merged[k] == (tile_ids[k],) for k in nodes.tolist()), dtype=bool, count=nodes.size
-    )
+    own = np.fromiter(map(operator.eq, merged, zip(tile_ids)), bool, n)  # merged_from == (tile_id,)
     simple = n_edges == size * (size - 1) // 2
-    simple[comp[nodes[~single]]] = False
+    simple[comp[nodes[~own[nodes]]]] = False
 
     members = nodes[simple[comp[nodes]]]
     members = members[np.lexsort((rank[members], comp[members]))]
@@ -497,22 +724,21 @@ def _dedupe(feats: list[Feature], iou: float, min_cover: float) -> list[Feature]
     keepers = members[first].tolist()
     starts = np.flatnonzero(first).tolist() + [members.size]
     by_tile = members[np.lexsort((tiles[members], comp[members]))]
-    names = [tile_names[t] for t in tiles[by_tile].tolist()]
-    results = [(k, tuple(names[a:b])) for k, a, b in zip(keepers, starts[:-1], starts[1:])]
-    out: list[Feature | None] = list(feats)
-    for m in members[~first].tolist():
-        out[m] = None
+    names = list(map(tile_names.__getitem__, tiles[by_tile].tolist()))
+    drop = np.zeros(n, dtype=bool)
+    drop[members[~first]] = True
+    out = list(feats)
+    for k, a, b in zip(keepers, starts[:-1], starts[1:]):
+        out[k] = _with_merged(feats[k], tuple(names[a:b]))
 
     # Everything else (dense clusters, chains): greedy, one copy per tile.
     rest = ~simple[comp[i]]
-    for group in _greedy_groups(
-        i[rest].tolist(), j[rest].tolist(), pair_iou[rest].tolist(), rank.tolist(), tiles.tolist()
-    ):
-        ids = set(merged[group[0]]).union(*[merged[m] for m in group[1:]])
-        results.append((group[0], tuple(sorted(ids))))
-        for m in group[1:]:
-            out[m] = None
+    absorbed: list[int] = []
+    for group in _greedy_groups(i[rest], j[rest], pair_iou[rest], rank, tiles):
+        k = group[0]
+        ids = set(merged[k]).union(*[merged[m] for m in group[1:]])
+        out[k] = _with_merged(feats[k], tuple(sorted(ids)))
+        absorbed += group[1:]
+    drop[np.array(absorbed, dtype=np.int64)] = True
 
-    for k, ids in results:
-        out[k] = _with_merged(feats[k], ids)
-    return [f for f in out if f is not None]
+    return list(compress(out, np.logical_not(drop).tolist()))

@@ -356,6 +356,127 @@ def test_pair_overlaps_agree_with_torchvision_box_iou():
     np.testing.assert_allclose(iou, full[i, j], rtol=1e-9)
 
 
+def _brute_pairs(boxes: np.ndarray, groups: np.ndarray) -> list[tuple[int, int]]:
+    """Every pair i < j of the same group whose interiors intersect, by looking at all pairs."""
+    x1, y1, x2, y2 = (boxes[:, k][:, None] for k in range(4))
+    meet = (np.minimum(x2, x2.T) > np.maximum(x1, x1.T)) & (np.minimum(y2, y2.T) > np.maximum(y1, y1.T))
+    meet &= groups[:, None] == groups[None, :]
+    i, j = np.nonzero(np.triu(meet, k=1))
+    return sorted(zip(i.tolist(), j.tolist()))
+
+
+def _random_boxes(rng: np.random.Generator, n: int, *, offset: float = 0.0, grid: bool = False) -> np.ndarray:
+    xy = rng.uniform(0, 400, (n, 2))
+    wh = rng.uniform(0, 40, (n, 2))
+    if grid:  # integer corners: many boxes that only touch, and exact ties in x1
+        xy, wh = np.round(xy / 8) * 8, np.round(wh / 8) * 8
+    return np.hstack([xy, xy + wh]) + offset
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sweep_pairs_find_exactly_the_intersecting_pairs(seed):
+    from geocot_cli.georef import _candidate_pairs, _grid_pairs, _sweep_pairs
+
+    rng = np.random.default_rng(seed)
+    boxes = _random_boxes(rng, 600, offset=[-1e5, 3e6][seed % 2], grid=seed >= 3)
+    groups = rng.integers(0, 3, len(boxes))
+    want = _brute_pairs(boxes, groups)
+    assert len(want) > 100
+    swept = _sweep_pairs(boxes, groups)
+    assert swept is not None  # similar sizes: the sweep does it
+    assert sorted(zip(*(a.tolist() for a in swept))) == want
+    assert sorted(zip(*(a.tolist() for a in _grid_pairs(boxes, groups)))) == want
+    assert sorted(zip(*(a.tolist() for a in _candidate_pairs(boxes, groups)))) == want
+
+
+def test_sweep_gives_way_to_the_grid_for_a_huge_box():
+    from geocot_cli.georef import _candidate_pairs, _sweep_pairs
+
+    rng = np.random.default_rng(7)
+    boxes = _random_boxes(rng, 2000)
+    boxes[:3] = [[-50, -50, 500, 500], [0, 0, 5000, 20], [100, 100, 100.5, 100.5]]
+    groups = np.zeros(len(boxes), dtype=np.int64)
+    assert _sweep_pairs(boxes, groups) is None  # one band for all: too many comparisons
+    got = _candidate_pairs(boxes, groups)
+    assert sorted(zip(*(a.tolist() for a in got))) == _brute_pairs(boxes, groups)
+    # Chunked comparisons: a budget that allows it, and the same pairs.
+    small = boxes[3:]
+    pairs = _sweep_pairs(small, groups[3:], budget=10**9)
+    assert sorted(zip(*(a.tolist() for a in pairs))) == _brute_pairs(small, groups[3:])
+
+
+def _plain_greedy(i, j, iou, rank, tiles):
+    """The greedy pass as first written: neighbour lists sorted by (-IoU, rank)."""
+    neighbours: dict[int, list] = {}
+    for a, b, w in zip(i, j, iou):
+        neighbours.setdefault(a, []).append((-w, rank[b], b))
+        neighbours.setdefault(b, []).append((-w, rank[a], a))
+    alive, groups = set(neighbours), []
+    for keeper in sorted(neighbours, key=rank.__getitem__):
+        if keeper not in alive:
+            continue
+        alive.discard(keeper)
+        group, used = [keeper], {tiles[keeper]}
+        for _, _, other in sorted(neighbours[keeper]):
+            if other in alive and tiles[other] not in used:
+                group.append(other)
+                used.add(tiles[other])
+                alive.discard(other)
+        if len(group) > 1:
+            groups.append(group)
+    return groups
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_greedy_groups_match_the_plain_pass(seed):
+    from geocot_cli.georef import _greedy_groups
+
+    rng = np.random.default_rng(seed)
+    n = 300
+    i = rng.integers(0, n, 900)
+    j = rng.integers(0, n, 900)
+    ok = i < j
+    i, j = i[ok], j[ok]
+    pairs = np.unique(np.stack([i, j], axis=1), axis=0)
+    i, j = pairs[:, 0], pairs[:, 1]
+    iou = np.round(rng.uniform(0.5, 1.0, len(i)), 1)  # ties in IoU: rank decides
+    rank = rng.permutation(n)
+    tiles = rng.integers(0, 6, n)
+    want = _plain_greedy(i.tolist(), j.tolist(), iou.tolist(), rank.tolist(), tiles.tolist())
+    assert len(want) > 10
+    assert _greedy_groups(i, j, iou, rank, tiles) == want
+
+
+def test_dedupe_of_georeferenced_tiles_matches_plain_reference():
+    from geocot_cli.georef import georeference_all
+
+    rng = np.random.default_rng(11)
+    rotated = Affine(0.3, 0.2, 500000.0, 0.2, -0.3, 4000000.0)
+    xy = rng.uniform(0, 1400, (700, 2))
+    objs = np.hstack([xy, xy + rng.uniform(8, 40, (700, 2))])
+    size, stride = 800, 640
+    feats = []
+    for r, y0 in enumerate((0, stride)):
+        for c, x0 in enumerate((0, stride)):
+            t = StubTile(f"r{r}c{c}", Window(x0, y0, size, size),
+                         rotated @ Affine.translation(x0, y0), fed=(400, 400))
+            seen = (objs[:, 0] >= x0) & (objs[:, 1] >= y0) & (objs[:, 0] < x0 + size) & (objs[:, 1] < y0 + size)
+            inside = objs[seen]
+            ev = [StubEvidence(["ship", "Ship", "plane"][k % 3], f"c{k}", tuple(b))  # tile image px
+                  for k, b in enumerate(((inside - [x0, y0, x0, y0]) / 2).tolist())]
+            feats += georeference_all(ev, t, scene_size=(1440, 1440), task="detect", answer=None,
+                                      trace_text="", scene_transform=rotated)
+    got = dedupe_seams(feats)
+    want = _reference_dedupe(feats)
+    assert len(got) < len(feats) - 50
+    assert [(f.scene_box, f.tile_id, f.merged_from) for f in got] == [
+        (feats[k].scene_box, feats[k].tile_id, ids) for k, ids in want
+    ]
+    for f in got:  # the kept copies' polygons are those of the one-box path
+        one = box_polygon(f.scene_box, rotated)
+        assert list(f.geometry.exterior.coords) == list(one.exterior.coords)
+
+
 def _seam_scene(n_target: int, seed: int = 0) -> list[Feature]:
     """Objects on a scene tiled 800 px with 160 px overlap; every tile cites what it sees."""
     rng = np.random.default_rng(seed)

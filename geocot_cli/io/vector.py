@@ -103,6 +103,8 @@ def features_to_frame(features: Sequence[Feature], crs: Any) -> geopandas.GeoDat
     import numpy as np
     import pandas as pd
 
+    from ..georef import feature_polygons
+
     feats = list(features)
     columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
     for f in feats:
@@ -125,7 +127,7 @@ def features_to_frame(features: Sequence[Feature], crs: Any) -> geopandas.GeoDat
         else:
             data[name] = pd.Series(values, dtype="int64")
     crs = _crs(crs)
-    geometry = gpd.GeoSeries([f.geometry for f in feats], crs=crs)
+    geometry = gpd.GeoSeries(feature_polygons(feats), crs=crs)  # deferred polygons: built at once
     frame = gpd.GeoDataFrame(data, geometry=geometry, crs=crs)
     frame.attrs["geometry_type"] = "Polygon"
     return frame
