@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,13 +123,39 @@ def _valid_text(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def _infer(scene: Scene, backend, tiles: Sequence[Tile], prompt: str, task: str) -> list[TileResult]:
+def _encode(tile: Tile):
+    """The PIL image a backend is given for ``tile`` (None when the tile is not run).
+
+    Called in the prefetch thread, so the conversion overlaps the model's work on the previous batch.
+    """
+    if tile.image is None:
+        return None
     from PIL import Image
 
-    images = [Image.fromarray(t.image) for t in tiles]
+    return Image.fromarray(tile.image)
+
+
+def _encoded(tiles: Iterable[Tile], runs: Callable[[Tile], bool]) -> Iterator[tuple[Tile, Any]]:
+    """``(tile, image)`` for each tile, the image from :func:`_encode` for the tiles that ``runs``.
+
+    Closing this closes ``tiles`` too, in the thread that closes it (the prefetch thread).
+    """
+    it = iter(tiles)
+    try:
+        for tile in it:
+            yield tile, _encode(tile) if runs(tile) else None
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
+def _infer(scene: Scene, backend, tiles: Sequence[tuple[Tile, Any]], prompt: str, task: str) -> list[TileResult]:
+    """Run the model on ``(tile, image)`` pairs (images from :func:`_encode`); one result per tile."""
+    images = [image for _, image in tiles]
     texts = [_valid_text(t) for t in _generate(backend, images, [prompt] * len(images))]
     results = []
-    for tile, image, text in zip(tiles, images, texts):
+    for (tile, image), text in zip(tiles, texts):
         if isinstance(text, BaseException):
             err = f"{type(text).__name__}: {' '.join(str(text).split())}"[:500]
             results.append(TileResult(tile=tile, prompt=prompt, error=err, image_size=image.size))
@@ -216,7 +242,8 @@ def run_scene(
     convention = convention or backend.box_convention
     source = tiles if tiles is not None else TileGrid(scene, tiling).tiles(done=frozenset(done))
     depth = 2 * batch_size if prefetch_depth is None else prefetch_depth
-    pending: list[Tile] = []
+    pending: list[tuple[Tile, Any]] = []  # (tile, PIL image or None), in grid order
+    to_run = 0  # tiles in pending that the model has to see
 
     def replay(tile: Tile) -> TileResult:
         rec = done[tile.id]
@@ -227,21 +254,28 @@ def run_scene(
             image_size=tuple(rec["image_size"]),
         )
 
+    def runs(tile: Tile) -> bool:
+        return tile.id not in done and not tile.skipped
+
     def flush() -> list[TileResult]:
-        runnable = [t for t in pending if t.id not in done and not t.skipped]
-        ran = {t.id: r for t, r in zip(runnable, _infer(scene, backend, runnable, prompt, task))} if runnable else {}
+        runnable = [(t, image) for t, image in pending if runs(t)]
+        ran = iter(_infer(scene, backend, runnable, prompt, task) if runnable else ())
         out = []
-        for t in pending:
+        for t, _ in pending:
             if t.id in done:
                 out.append(replay(t))
+            elif runs(t):
+                out.append(next(ran))  # _infer keeps the order of the runnable tiles
             else:
-                out.append(ran.get(t.id) or TileResult(tile=t, prompt=prompt, skipped="nodata"))
+                out.append(TileResult(tile=t, prompt=prompt, skipped="nodata"))
         pending.clear()
         return out
 
-    for tile in prefetch(source, depth):
-        pending.append(tile)
-        if sum(t.id not in done and not t.skipped for t in pending) >= batch_size:
+    for tile, image in prefetch(_encoded(source, runs), depth):
+        pending.append((tile, image))
+        to_run += runs(tile)
+        if to_run >= batch_size:
             yield from flush()
+            to_run = 0
     if pending:
         yield from flush()

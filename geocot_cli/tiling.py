@@ -145,10 +145,11 @@ class TileGrid:
             for row, col, window, core in self.windows():
                 image, fraction = None, float("nan")
                 if f"r{row}c{col}" not in done:
-                    fraction = scene.valid_fraction(window, dataset=dataset)
+                    # the decimated mask read can only skip a tile when there is a threshold
+                    fraction = scene.valid_fraction(window, dataset=dataset) if min_valid > 0 else 1.0
                     if fraction >= min_valid:
                         image, valid = scene.read(window, dataset=dataset)
-                        fraction = float(valid.mean())
+                        fraction = np.count_nonzero(valid) / valid.size  # == valid.mean(), faster
                 yield Tile(
                     id=f"r{row}c{col}",
                     row=row,

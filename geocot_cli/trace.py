@@ -155,6 +155,10 @@ _LABEL_CUT = re.compile(r".*(?:[:;,()\[\]{}|\"]|[.!?](?=\s))", re.DOTALL)
 _CLAIM_END = re.compile(r"[.!?](?=\s|$)")
 _NUMBERING = re.compile(r"^\s*(?:[-*•+]|\(?\d{1,3}[.)]|#\d{1,3})\s+")
 _WORD = re.compile(r"#?[^\W_][\w'\-]*")
+_JOINER = re.compile(r"[\s,;&]*(?:and|or)?[\s,;&]*")  # between two boxes of one label
+_NUMBER_WORD = re.compile(r"#?\d+")
+_CLAIM_COLON = re.compile(r"[ \t*_]*:")
+_CLAIM_BULLET = re.compile(r"^[\s*_\-•+]+")
 
 _NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -476,7 +480,7 @@ def _evidence(
         ls, le = _line_bounds(think, start, end)
         gap_from = max(ls, prev_end, start - _LABEL_CONTEXT)
         label = _label(think[gap_from:start])
-        if not label and prev_end >= ls and re.fullmatch(r"[\s,;&]*(?:and|or)?[\s,;&]*", think[prev_end:start]):
+        if not label and prev_end >= ls and _JOINER.fullmatch(think, prev_end, start):
             label = prev_label  # "two ships at [..] and [..]"
         span = next(((a, name) for a, b, name in spans if a <= start < b), (0, "think"))
         claim = _claim(think, start, end, max(ls, span[0]), le, next_start)
@@ -512,16 +516,16 @@ def _label(prefix: str) -> str:
     if stops:
         words = words[stops[-1] + 1:]
     words = words[-4:]
-    while words and re.fullmatch(r"#?\d+", words[-1]):
+    while words and _NUMBER_WORD.fullmatch(words[-1]):
         words.pop()
     return " ".join(w.strip("'-") for w in words).strip()
 
 
 def _claim(s: str, start: int, end: int, ls: int, le: int, next_start: int | None) -> str:
     """The claim a box supports: the text after ``box:`` on its line, else its sentence."""
-    m = re.match(r"[ \t*_]*:", s[end:le])
+    m = _CLAIM_COLON.match(s, end, le)
     if m and (next_start is None or next_start >= le):
-        claim = s[end + m.end():le].strip()
+        claim = s[m.end():le].strip()  # m.end() is a position in s
         if claim:
             return claim
     ss = ls
@@ -529,7 +533,7 @@ def _claim(s: str, start: int, end: int, ls: int, le: int, next_start: int | Non
         ss = sm.end()
     sm = _CLAIM_END.search(s, end, le)
     se = sm.end() if sm else le
-    return re.sub(r"^[\s*_\-•+]+", "", s[ss:se].strip())
+    return _CLAIM_BULLET.sub("", s[ss:se].strip())
 
 
 # ----------------------------------------------------------------------------------------- answers

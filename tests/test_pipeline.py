@@ -82,3 +82,30 @@ def test_batches_do_not_change_results(scene_path):
     a, _ = answer_scene(scene_path, "detect", backend=one, batch_size=1)
     b, _ = answer_scene(scene_path, "detect", backend=many, batch_size=3)
     assert [f.scene_box for f in a.evidence] == [f.scene_box for f in b.evidence]
+
+
+def test_tiles_are_encoded_in_the_prefetch_thread_and_reach_the_model_unchanged(scene_path, monkeypatch):
+    import threading
+
+    import geocot_cli.pipeline as pipeline
+
+    seen = {}
+
+    def respond(image, prompt):
+        seen[len(seen)] = np.asarray(image)
+        return oracle_trace(image, prompt)
+
+    threads = []
+    real = pipeline._encode
+
+    def spy(tile):
+        threads.append(threading.current_thread().name)
+        return real(tile)
+
+    monkeypatch.setattr(pipeline, "_encode", spy)
+    scene = open_scene(scene_path)
+    results = list(run_scene(scene, ScriptedBackend(respond), task="detect", tiling=TilingOptions(800, 160), batch_size=3))
+    assert threads == ["geocot-tiles"] * 4  # off the main thread: overlaps the model's previous batch
+    assert [r.image_size for r in results] == [(800, 800)] * 4
+    for i, r in enumerate(results):
+        np.testing.assert_array_equal(seen[i], r.tile.image)

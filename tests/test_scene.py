@@ -14,6 +14,7 @@ from rasterio.windows import Window
 
 from geocot_cli.errors import BandError, ConfigError, SceneError
 from geocot_cli.scene import NoCRSWarning, Scene, open_scene, stretch_band
+from geocot_cli.scene import _any_valid, _band_valid, _to_uint8, _uint8_nodata_valid
 
 
 @pytest.fixture
@@ -256,6 +257,51 @@ def test_valid_fraction_is_a_decimated_estimate(make_geotiff, monkeypatch):
     assert shapes and all(s is not None and max(s[-2:]) <= 128 for s in shapes)
     assert scene.valid_fraction(Window(0, 0, 300, 600)) == 0.0
     assert scene.valid_fraction(Window(300, 0, 600, 600)) == 1.0
+
+
+def general_read(data: np.ndarray, nodata: float) -> tuple[np.ndarray, np.ndarray]:
+    """The (k, h, w) 8-bit bands and (h, w) mask of the general path (any dtype, any mask)."""
+    band_valid = _band_valid(None, tuple(range(1, len(data) + 1)), "nodata", nodata, "uint8", data, None, None)
+    valid, band_valid = _any_valid(band_valid, data.shape[1:])
+    return _to_uint8(data.copy(), None, band_valid), valid
+
+
+@pytest.mark.parametrize("nodata", [0, 7, 255])
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("share", [0.0, 0.02, 0.5, 1.0])
+def test_uint8_nodata_fast_path_equals_the_general_path(nodata, k, share):
+    rng = np.random.default_rng(nodata * 10 + k)
+    data = rng.integers(0, 256, size=(k, 40, 50), dtype=np.uint8)
+    data[rng.random(data.shape) < share] = nodata  # some bands of a pixel, or all of them
+    data[:, :3, :3] = nodata  # whole nodata pixels, whatever the share
+    expected_bands, expected_valid = general_read(data, float(nodata))
+    fast = data.copy()
+    valid, band_valid = _uint8_nodata_valid(fast, nodata)
+    np.testing.assert_array_equal(valid, expected_valid)
+    np.testing.assert_array_equal(_to_uint8(fast, None, band_valid), expected_bands)
+
+
+def test_uint8_nodata_fast_path_without_any_nodata_value():
+    data = np.full((3, 4, 5), 9, dtype=np.uint8)
+    for nodata in (0, 7):
+        valid, band_valid = _uint8_nodata_valid(data, nodata)
+        assert valid.shape == (4, 5) and valid.all() and band_valid is None
+
+
+@pytest.mark.parametrize("nodata", [0, 200])
+def test_uint8_nodata_reads_match_gdal_dataset_mask(make_geotiff, nodata):
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 256, size=(3, 60, 70), dtype=np.uint8)
+    data[rng.random(data.shape) < 0.3] = nodata
+    data[:, 10:20, 30:50] = nodata
+    path = make_geotiff(data=data, nodata=nodata)
+    scene = open_scene(path)
+    window = Window(5, 8, 60, 40)
+    image, valid = scene.read(window)
+    with rasterio.open(path) as ds:
+        np.testing.assert_array_equal(valid, ds.dataset_mask(window=window) > 0)  # GDAL's own rule
+    raw = data[:, 8:48, 5:65].transpose(1, 2, 0)
+    np.testing.assert_array_equal(image, np.where(raw == nodata, 0, raw))  # nodata values are black
 
 
 # --- stretch -------------------------------------------------------------------------------------

@@ -162,7 +162,7 @@ def test_tile_images_are_the_scene_reads(rio):
     for tile in tiles[::5]:
         image, valid = scene.read(tile.window)
         np.testing.assert_array_equal(tile.image, image)
-        assert tile.valid_fraction == pytest.approx(valid.mean())
+        assert tile.valid_fraction == valid.mean()  # exactly the share of valid pixels
         assert tile.crs.to_epsg() == 32618
 
 
@@ -193,6 +193,16 @@ def test_nodata_tiles_are_skipped_and_masked_pixels_are_black(make_geotiff):
     assert not middle.skipped and middle.valid_fraction == pytest.approx(54 / 64)
     assert not middle.image[:10].any() and (middle.image[10:] == 120).all()
     assert right.valid_fraction == 1.0
+
+
+def test_without_a_threshold_no_mask_is_read_before_the_pixels(make_geotiff, monkeypatch):
+    data = np.full((3, 64, 128), 120, dtype="uint8")
+    data[:, :, :64] = 0  # left tile all nodata: read anyway, as min_valid=0 asks
+    scene = open_scene(make_geotiff(data=data, nodata=0))
+    monkeypatch.setattr(Scene, "valid_fraction", lambda *a, **k: pytest.fail("a decimated mask was read"))
+    left, right = list(TileGrid(scene, TilingOptions(tile=64, overlap=0, min_valid=0.0)))
+    assert not left.skipped and left.valid_fraction == 0.0 and not left.image.any()
+    assert right.valid_fraction == 1.0 and (right.image == 120).all()
 
 
 def test_all_nodata_scene_reads_no_tile(rio, monkeypatch):

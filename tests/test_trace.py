@@ -448,7 +448,7 @@ def valid_traces(draw):
     size = (draw(st.integers(50, 1500)), draw(st.integers(50, 1500)))
     scale = {"pixel": None, "norm1000": 1000, "norm100": 100}[convention]
     lim = size if scale is None else (scale, scale)
-    raws = draw(st.lists(pixel_boxes(*lim), max_size=12))
+    raws = draw(st.lists(pixel_boxes(*lim), max_size=12, unique=True))  # 4 identical lines are a repetition loop
     labels = draw(st.lists(st.sampled_from(CLASSES), min_size=len(raws), max_size=len(raws)))
     style = draw(st.sampled_from(["canonical", "prose", "dash"]))
     lines = []

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from shapely.geometry import mapping
 
 
@@ -142,11 +143,11 @@ def regions_frame(answer, scene):
     """Where the overview's glances saw something (scene CRS), each with its glance's answer and trace."""
     import geopandas as gpd
 
-    from ..georef import box_polygon
+    from ..georef import box_polygons
 
     ov = answer.overview
     by_id = {g.id: g for g in ov.glances}
-    geoms = [box_polygon(r, scene.transform) for r in ov.regions]
+    geoms = box_polygons(np.array(ov.regions, dtype=np.float64).reshape(-1, 4), scene.transform)
     rows = []
     for source in ov.sources:
         g = by_id[source]
@@ -162,13 +163,12 @@ def tiles_frame(answer, scene):
     """Every tile's footprint with its answer, trace and audit, as a GeoDataFrame."""
     import geopandas as gpd
 
-    from ..georef import box_polygon
+    from ..georef import box_polygons
 
-    rows, geoms = [], []
+    rows, boxes = [], []
     for r in answer.tiles:
         w = r.tile.window
-        box = (float(w.col_off), float(w.row_off), float(w.col_off + w.width), float(w.row_off + w.height))
-        geoms.append(box_polygon(box, scene.transform))
+        boxes.append((w.col_off, w.row_off, w.col_off + w.width, w.row_off + w.height))
         rows.append(
             {
                 "tile_id": r.tile.id,
@@ -183,6 +183,7 @@ def tiles_frame(answer, scene):
             }
         )
     columns = ["tile_id", "task", "skipped", "error", "answer", "consistent", "problems", "n_evidence", "trace"]
+    geoms = box_polygons(np.array(boxes, dtype=np.float64).reshape(-1, 4), scene.transform)  # all at once
     return gpd.GeoDataFrame(rows, columns=columns, geometry=gpd.GeoSeries(geoms, crs=scene.crs), crs=scene.crs)
 
 
