@@ -23,7 +23,7 @@ from .errors import GeocotError
 from .georef import Feature, georeference_all
 from .prompts import build_prompt
 from .scene import Scene
-from .tiling import Tile, TileGrid
+from .tiling import READ_WORKERS, Tile, TileGrid
 from .trace import Evidence, Trace, parse_trace
 
 __all__ = ["TileResult", "prefetch", "result_from_text", "run_scene", "tile_features"]
@@ -240,7 +240,9 @@ def run_scene(
     prompt = build_prompt(task, question, classes)
     done = done or {}
     convention = convention or backend.box_convention
-    source = tiles if tiles is not None else TileGrid(scene, tiling).tiles(done=frozenset(done))
+    source = tiles
+    if source is None:
+        source = TileGrid(scene, tiling).tiles(done=frozenset(done), workers=READ_WORKERS)
     depth = 2 * batch_size if prefetch_depth is None else prefetch_depth
     pending: list[tuple[Tile, Any]] = []  # (tile, PIL image or None), in grid order
     to_run = 0  # tiles in pending that the model has to see

@@ -5,13 +5,19 @@ are shifted back to end at the scene edge, so every pixel is in some tile and ev
 size (a scene smaller than one tile gives one tile of the scene's size). Each tile also has a
 *core*: its share of the overlaps, split at their middle, so the cores partition the scene.
 
-:class:`TileGrid` knows its length before reading anything, and streams: iterating reads one tile
-at a time, and skips (``image=None``) tiles whose valid fraction is below ``options.min_valid``.
+:class:`TileGrid` knows its length before reading anything, and streams: iterating reads the tiles
+in order (one at a time, or a few ahead in reader threads with their own open file), and skips (``image=None``)
+tiles whose valid fraction is below ``options.min_valid``.
 """
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
+from collections import deque
 from collections.abc import Collection, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +29,13 @@ from .config import TilingOptions
 from .errors import ConfigError
 from .scene import Scene
 
-__all__ = ["Tile", "TileGrid", "tile_spans"]
+__all__ = ["READ_WORKERS", "Tile", "TileGrid", "tile_spans"]
+
+#: Reader threads the pipeline asks :meth:`TileGrid.tiles` for. GDAL releases the GIL while it
+#: reads and decodes, so two readers keep the producer ahead of a single plain read loop; with
+#: fewer than 4 cores they would take CPU from the model (and cost more CPU per tile), so none.
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+READ_WORKERS = 2 if _CORES >= 4 else 1
 
 
 @dataclass(frozen=True)
@@ -134,30 +146,122 @@ class TileGrid:
     def __iter__(self) -> Iterator[Tile]:
         return self.tiles()
 
-    def tiles(self, done: Collection[str] = ()) -> Iterator[Tile]:
-        """Stream the tiles in row-major order, reading one at a time.
+    def tiles(self, done: Collection[str] = (), workers: int = 1) -> Iterator[Tile]:
+        """Stream the tiles in row-major order.
 
         Tiles whose id is in ``done`` (finished in an earlier, interrupted run) are yielded without
-        reading any pixel: ``image`` is None and ``valid_fraction`` is NaN.
+        reading any pixel: ``image`` is None and ``valid_fraction`` is NaN. ``workers`` threads read
+        ahead, each with its own open dataset, at most ``2 * workers`` tiles ahead of the consumer;
+        ``workers=1`` (the default) reads in the calling thread, one tile at a time. Either way the tiles, and
+        the :class:`~geocot_cli.errors.SceneError` of a block that cannot be read (raised at that
+        tile), are the same. Closing the iterator stops the readers and closes their files.
         """
-        scene, min_valid = self.scene, self.options.min_valid
-        with scene.open() as dataset:
+        if workers < 1:
+            raise ConfigError(f"workers ({workers}) must be >= 1; try workers=1 (no reader thread)")
+        if workers == 1:
+            yield from self._tiles_sequential(done)
+        else:
+            yield from self._tiles_threaded(done, workers)
+
+    def _tile(
+        self, row: int, col: int, window: Window, core: Window, image: np.ndarray | None, fraction: float
+    ) -> Tile:
+        scene = self.scene
+        return Tile(
+            id=f"r{row}c{col}",
+            row=row,
+            col=col,
+            window=window,
+            transform=scene.transform @ Affine.translation(window.col_off, window.row_off),
+            crs=scene.crs,
+            image=image,
+            valid_fraction=fraction,
+            core=core,
+        )
+
+    def _tiles_sequential(self, done: Collection[str]) -> Iterator[Tile]:
+        with self.scene.open() as dataset:
             for row, col, window, core in self.windows():
                 image, fraction = None, float("nan")
                 if f"r{row}c{col}" not in done:
-                    # the decimated mask read can only skip a tile when there is a threshold
-                    fraction = scene.valid_fraction(window, dataset=dataset) if min_valid > 0 else 1.0
-                    if fraction >= min_valid:
-                        image, valid = scene.read(window, dataset=dataset)
-                        fraction = np.count_nonzero(valid) / valid.size  # == valid.mean(), faster
-                yield Tile(
-                    id=f"r{row}c{col}",
-                    row=row,
-                    col=col,
-                    window=window,
-                    transform=scene.transform @ Affine.translation(window.col_off, window.row_off),
-                    crs=scene.crs,
-                    image=image,
-                    valid_fraction=fraction,
-                    core=core,
-                )
+                    image, fraction = _read_tile(self.scene, window, dataset, self.options.min_valid)
+                yield self._tile(row, col, window, core, image, fraction)
+
+    def _tiles_threaded(self, done: Collection[str], workers: int) -> Iterator[Tile]:
+        scene, min_valid = self.scene, self.options.min_valid
+        # one queue per reader, fed the same columns in every row: each file handle has its own
+        # block cache, and a tile shares the blocks of its overlap with the tile below it
+        queues: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(workers)]
+        stop = threading.Event()
+
+        def reader(opened: Future, tasks: queue.SimpleQueue) -> None:
+            # scene.open() in this thread: its GDAL env (the block cache limit) is per thread
+            try:
+                with scene.open() as dataset:
+                    opened.set_result(None)
+                    while (task := tasks.get()) is not None and not stop.is_set():
+                        window, future = task
+                        if future.set_running_or_notify_cancel():
+                            try:
+                                future.set_result(_read_tile(scene, window, dataset, min_valid))
+                            except BaseException as exc:  # raised to the consumer at this tile
+                                future.set_exception(exc)
+            except BaseException as exc:
+                if not opened.done():
+                    opened.set_exception(exc)
+                else:
+                    raise
+
+        opened = [Future() for _ in range(workers)]
+        threads = [
+            threading.Thread(target=reader, args=(o, q), name=f"geocot-read-{i}", daemon=True)
+            for i, (o, q) in enumerate(zip(opened, queues))
+        ]
+        for t in threads:
+            t.start()
+        ahead: deque[tuple[int, int, Window, Window, Future | None]] = deque()
+        in_flight = 0  # futures in ``ahead``: bounded, so memory stays flat
+        try:
+            for o in opened:
+                o.result()  # a file that can no longer be opened fails here, as without threads
+            for row, col, window, core in self.windows():
+                future = None
+                if f"r{row}c{col}" not in done:
+                    future = Future()
+                    queues[col % workers].put((window, future))
+                    in_flight += 1
+                ahead.append((row, col, window, core, future))
+                while in_flight >= 2 * workers or (ahead and ahead[0][4] is None):
+                    tile, in_flight = self._next_ready(ahead, in_flight)
+                    yield tile
+            while ahead:
+                tile, in_flight = self._next_ready(ahead, in_flight)
+                yield tile
+        finally:
+            stop.set()
+            for _, _, _, _, future in ahead:
+                if future is not None:
+                    future.cancel()
+            for q in queues:
+                q.put(None)
+            for t in threads:
+                t.join()
+
+    def _next_ready(self, ahead: deque, in_flight: int) -> tuple[Tile, int]:
+        """The first tile of ``ahead``, waiting for its read (which raises its error here)."""
+        row, col, window, core, future = ahead.popleft()
+        image, fraction = None, float("nan")
+        if future is not None:
+            in_flight -= 1
+            image, fraction = future.result()
+        return self._tile(row, col, window, core, image, fraction), in_flight
+
+
+def _read_tile(scene: Scene, window: Window, dataset, min_valid: float) -> tuple[np.ndarray | None, float]:
+    """``(image, valid fraction)`` of one tile; the image is None when the tile is skipped."""
+    # the decimated mask read can only skip a tile when there is a threshold
+    fraction = scene.valid_fraction(window, dataset=dataset) if min_valid > 0 else 1.0
+    if fraction < min_valid:
+        return None, fraction
+    image, valid = scene.read(window, dataset=dataset)
+    return image, np.count_nonzero(valid) / valid.size  # == valid.mean(), faster

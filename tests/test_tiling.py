@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import types
 import warnings
 
@@ -14,7 +15,7 @@ from rasterio import windows
 from rasterio.windows import Window
 
 from geocot_cli.config import TilingOptions
-from geocot_cli.errors import ConfigError
+from geocot_cli.errors import ConfigError, SceneError
 from geocot_cli.scene import NoCRSWarning, Scene, open_scene
 from geocot_cli.tiling import Tile, TileGrid, tile_spans
 
@@ -255,3 +256,80 @@ def test_no_warning_while_tiling(make_geotiff):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(list(TileGrid(scene, TilingOptions(tile=32, overlap=8)))) == 9
+
+
+# --- reader threads ------------------------------------------------------------------------------
+
+
+def tile_record(tile: Tile) -> tuple:
+    """Everything a tile holds, the image included, in a form ``==`` compares (NaN as a string)."""
+    fraction = "nan" if np.isnan(tile.valid_fraction) else tile.valid_fraction
+    image = None if tile.image is None else (tile.image.shape, tile.image.dtype.str, tile.image.tobytes())
+    return tile.id, (tile.row, tile.col, tile.crs), tile.window, tile.core, tile.transform, fraction, image
+
+
+@pytest.mark.parametrize("workers", [2, 3, 5])
+def test_reader_threads_yield_the_sequential_tiles(make_geotiff, workers):
+    data = np.random.default_rng(1).integers(1, 255, size=(3, 150, 230), dtype=np.uint8)
+    data[:, :70, :90] = 0  # a nodata corner: skipped tiles
+    data[1, 100:, 150:] = 0  # one band's nodata: valid pixels with a black band
+    data[:, 120:, :40] = 0
+    scene = open_scene(make_geotiff(data=data, nodata=0))
+    grid = TileGrid(scene, TilingOptions(tile=48, overlap=12, min_valid=0.3))
+    done = {"r0c2", "r1c1", "r3c4", "r4c6"}
+    sequential = [tile_record(t) for t in grid.tiles(done=done)]
+    threaded = [tile_record(t) for t in grid.tiles(done=done, workers=workers)]
+    assert threaded == sequential
+    assert [t[0] for t in sequential] == [f"r{r}c{c}" for r, c, _, _ in grid.windows()]
+    kinds = {("done" if t[0] in done else "skipped" if t[6] is None else "read") for t in sequential}
+    assert kinds == {"done", "skipped", "read"}  # every path was compared
+    assert any(t[6] is not None and 0 < t[5] < 1 for t in sequential)  # partly valid, read
+
+
+def test_reader_threads_raise_at_the_damaged_tile(rio):
+    scene = open_scene(rio / "corrupt.tif")  # blocks of 512 px; the one at rows/columns 512- is damaged
+    grid = TileGrid(scene, TilingOptions(tile=256, overlap=0, min_valid=0.0))
+    results = {}
+    for workers in (1, 2, 4):
+        tiles, it = [], grid.tiles(workers=workers)
+        with pytest.raises(SceneError, match=r"corrupt\.tif: pixels at rows 512-767, columns 512-767") as exc:
+            for tile in it:
+                tiles.append(tile_record(tile))
+        results[workers] = (tiles, str(exc.value))
+    assert len(results[1][0]) == 10  # r2c2 is the first tile in the damaged block
+    assert results[2] == results[1] and results[4] == results[1]
+
+
+def test_reader_threads_stop_when_the_consumer_does(make_geotiff, monkeypatch):
+    scene = open_scene(make_geotiff(width=300, height=300))
+    reads = []
+    real = Scene.read
+
+    def spy(self, window, **kw):
+        reads.append(window)
+        return real(self, window, **kw)
+
+    monkeypatch.setattr(Scene, "read", spy)
+    grid = TileGrid(scene, TilingOptions(tile=40, overlap=0))  # 64 tiles
+    before = threading.active_count()
+    it = grid.tiles(workers=3)
+    assert next(it).id == "r0c0" and next(it).id == "r0c1"
+    assert threading.active_count() == before + 3
+    assert len(reads) <= 2 + 2 * 3  # bounded look-ahead, never the whole grid
+    it.close()
+    assert threading.active_count() == before
+    assert len(reads) <= 2 + 2 * 3
+    assert len(list(grid.tiles(workers=3))) == 64 and threading.active_count() == before
+
+
+def test_reader_threads_report_a_file_that_cannot_be_opened(make_geotiff):
+    path = make_geotiff(width=64, height=64)
+    scene = open_scene(path)
+    path.unlink()
+    before = threading.active_count()
+    for workers in (1, 2):
+        with pytest.raises(SceneError, match="can no longer be opened"):
+            next(TileGrid(scene, TilingOptions(tile=32, overlap=0)).tiles(done={"r0c0"}, workers=workers))
+    assert threading.active_count() == before
+    with pytest.raises(ConfigError, match=r"workers \(0\) must be >= 1"):
+        next(TileGrid(scene, TilingOptions(tile=32, overlap=0)).tiles(workers=0))
