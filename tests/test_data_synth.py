@@ -135,3 +135,19 @@ def test_render_is_a_pure_function_of_seed_and_index():
     a = render_scene(5, SynthOptions(seed=1))
     b = render_scene(5, SynthOptions(seed=1, n=999))
     assert np.array_equal(a.image, b.image) and a.boxes == b.boxes
+
+
+def test_max_objects_caps_every_scene_and_leaves_uncapped_scenes_alone(tmp_path):
+    capped = [render_scene(i, SynthOptions(seed=3, size=128, max_objects=1)) for i in range(30)]
+    assert all(len(s.boxes) <= 1 for s in capped)
+    assert sum(len(s.boxes) == 1 for s in capped) >= 20  # only empty scenes hold none
+    for s in capped:
+        assert s.scene_class == ("empty" if not s.labels else {"airplane": "airport", "ship": "harbor",
+                                 "vehicle": "parking lot", "storage tank": "tank farm"}[s.labels[0]])
+    free = [render_scene(i, SynthOptions(seed=3, size=128)) for i in range(30)]
+    assert max(len(s.boxes) for s in free) > 1
+    # a scene the cap does not touch is drawn exactly as without it
+    for a, b in zip(free, [render_scene(i, SynthOptions(seed=3, size=128, max_objects=99)) for i in range(30)]):
+        assert np.array_equal(a.image, b.image) and a.boxes == b.boxes
+    with pytest.raises(ConfigError, match="max_objects"):
+        SynthOptions(max_objects=0)

@@ -53,6 +53,7 @@ def synth(
     gsd: Annotated[float, typer.Option("--gsd", help="Metres per pixel.")] = 0.5,
     epsg: Annotated[int, typer.Option("--epsg", help="Projected CRS of the scenes (UTM 33N by default).")] = 32633,
     object_scale: Annotated[float, typer.Option("--object-scale", help="Multiply object sizes.")] = 1.0,
+    max_objects: Annotated[Optional[int], typer.Option("--max-objects", help="At most this many objects a scene (1: one-object scenes for a curriculum).", show_default=False)] = None,
     overwrite: Overwrite = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -61,7 +62,7 @@ def synth(
         from ..data.synth import SynthOptions, synthesize
 
         opts = SynthOptions(n=n, seed=seed, size=size, tile=tile, overlap=overlap, gsd=gsd, epsg=epsg,
-                            object_scale=object_scale)
+                            object_scale=object_scale, max_objects=max_objects)
         rep = synthesize(out, opts, overwrite=overwrite)
         if json_:
             print_json({"out": str(rep.out), "ground_truth": str(rep.ground_truth), "scenes": rep.scenes,

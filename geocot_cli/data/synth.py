@@ -69,7 +69,8 @@ class SynthOptions:
     size: scene side in pixels (small by default so a demo model trains fast; any size works, e.g.
     2000 for scenes of several 800 px tiles). tile, overlap: the inference grid whose seams some
     objects straddle (only when size > tile). gsd: metres per pixel. epsg: projected CRS code.
-    object_scale: multiplies object sizes.
+    object_scale: multiplies object sizes. max_objects: at most this many objects in a scene (None:
+    no cap), e.g. 1 for the one-object scenes a curriculum starts from; scenes stay reproducible.
     """
 
     n: int = 100
@@ -80,6 +81,7 @@ class SynthOptions:
     gsd: float = 0.5
     epsg: int = 32633
     object_scale: float = 1.0
+    max_objects: int | None = None
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -92,6 +94,8 @@ class SynthOptions:
             raise ConfigError(f"gsd ({self.gsd}) must be > 0 metres per pixel")
         if not 0.25 <= self.object_scale <= 8:
             raise ConfigError(f"object_scale ({self.object_scale}) must be between 0.25 and 8")
+        if self.max_objects is not None and self.max_objects < 1:
+            raise ConfigError(f"max_objects ({self.max_objects}) must be at least 1; leave it out for no cap")
 
 
 @dataclass(frozen=True)
@@ -323,6 +327,8 @@ def render_scene(index: int, options: SynthOptions) -> Scene:
             if other != dom and n_dom > 1 and rng.random() < 0.35:
                 plan += [other] * int(rng.integers(1, min(3, n_dom - 1) + 1))
         for cls in plan:
+            if options.max_objects is not None and len(boxes) >= options.max_objects:
+                break
             z = zone if cls == dom else (~zone if cls != "ship" else None)
             if z is None:
                 continue  # ships only float on water
