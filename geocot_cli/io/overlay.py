@@ -16,7 +16,6 @@ geocot_cli.errors.OutputError: overlay out.tif must end in .png, .jpg or .jpeg
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -43,17 +42,12 @@ PALETTE = (
 
 def check_overlay(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Refuse, before any model time, an overlay path that could not be written at the end."""
+    from .vector import check_writable
+
     p = Path(path)
     if p.suffix.lower() not in OVERLAY_FORMATS:
         raise OutputError(f"overlay {p} must end in .png, .jpg or .jpeg")
-    if p.is_dir():
-        raise OutputError(f"overlay {p} is a folder; give a file name ending in .png")
-    if not p.parent.is_dir():
-        raise OutputError(f"folder {p.parent} of overlay {p.name} does not exist; create it or choose another path")
-    if p.exists() and not overwrite:
-        raise OutputError(f"{p} exists; pass --overwrite")
-    if not os.access(p.parent, os.W_OK | os.X_OK):
-        raise OutputError(f"folder {p.parent} of overlay {p.name} is not writable; choose another folder")
+    check_writable(p, overwrite)
     return p
 
 
@@ -98,7 +92,7 @@ def overlay_image(answer: SceneAnswer, scene: Scene, *, max_side: int = 2048, mi
     if max_side < 64 or min_side < 1:
         raise OutputError(f"overlay sides must be positive (max_side >= 64); got {max_side}, {min_side}")
     long_side = max(scene.width, scene.height)
-    pixels, valid = read_overview(scene, min(long_side, max_side))
+    pixels, _ = read_overview(scene, min(long_side, max_side))
     picture = Image.fromarray(pixels)
     min_side = min(min_side, max_side)
     if max(picture.size) < min_side:
@@ -111,14 +105,13 @@ def overlay_image(answer: SceneAnswer, scene: Scene, *, max_side: int = 2048, mi
     header_font = _font(max(13, round(side / 45)))
 
     draw = ImageDraw.Draw(picture)
-    if show_tiles or any(t.error is not None for t in answer.tiles):
-        for t in answer.tiles:
-            if t.error is None and not show_tiles:
-                continue
-            w = t.tile.window
-            rect = [w.col_off * sx, w.row_off * sy, (w.col_off + w.width) * sx - 1, (w.row_off + w.height) * sy - 1]
-            draw.rectangle(rect, outline=(255, 0, 0) if t.error is not None else (200, 200, 200),
-                           width=line if t.error is not None else 1)
+    for t in answer.tiles:
+        if t.error is None and not show_tiles:
+            continue
+        w = t.tile.window
+        rect = [w.col_off * sx, w.row_off * sy, (w.col_off + w.width) * sx - 1, (w.row_off + w.height) * sy - 1]
+        draw.rectangle(rect, outline=(255, 0, 0) if t.error is not None else (200, 200, 200),
+                       width=line if t.error is not None else 1)
 
     colours = _colours([f.label or "object" for f in answer.evidence])
     for f in answer.evidence:
@@ -139,8 +132,7 @@ def overlay_image(answer: SceneAnswer, scene: Scene, *, max_side: int = 2048, mi
     lines = [f"Q: {answer.question}" if answer.question else f"Task: {answer.task}", f"A: {answer.answer}",
              f"{len(answer.evidence)} cited boxes, {answer.tiles_processed} of {answer.tiles_total} tiles"
              + (f", {answer.tiles_failed} failed (red)" if answer.tiles_failed else "")]
-    probe = ImageDraw.Draw(picture)
-    hb = probe.textbbox((0, 0), "Ag", font=header_font)
+    hb = draw.textbbox((0, 0), "Ag", font=header_font)
     lh = hb[3] - hb[1] + 6
     strip = Image.new("RGB", (picture.width, lh * len(lines) + 8), (20, 20, 20))
     sdraw = ImageDraw.Draw(strip)

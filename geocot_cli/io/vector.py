@@ -141,6 +141,13 @@ def check_target(path: Path, overwrite: bool) -> str:
             f"unknown output extension {ext or '(none)'!r} in {path}; use one of "
             + ", ".join(EXTENSIONS)
         )
+    check_writable(path, overwrite)
+    return EXTENSIONS[ext]
+
+
+def check_writable(path: Path, overwrite: bool) -> None:
+    """An OutputError unless a file can be written at ``path`` (its folder exists and is writable;
+    ``path`` is not a folder, and exists only when ``overwrite``)."""
     parent = path.parent
     if not parent.exists():
         raise OutputError(
@@ -149,12 +156,11 @@ def check_target(path: Path, overwrite: bool) -> str:
     if not parent.is_dir():
         raise OutputError(f"output folder {parent} is not a folder; choose another path")
     if path.is_dir():
-        raise OutputError(f"{path} is a folder; give a file name ending in {ext}")
+        raise OutputError(f"{path} is a folder; give a file name ending in {path.suffix}")
     if path.exists() and not overwrite:
         raise OutputError(f"{path} exists; pass --overwrite")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"output folder {parent} is not writable; choose another folder")
-    return EXTENSIONS[ext]
 
 
 def _prepared(frame: geopandas.GeoDataFrame) -> geopandas.GeoDataFrame:
