@@ -149,3 +149,17 @@ def test_cli_overlay_many_scenes(runner, scene_path, make_geotiff, tmp_path, mon
                             "--overlap", "80", "--overlay", str(tmp_path / "o.png")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "o.000-harbour.png").is_file() and (tmp_path / "o.001-second.png").is_file()
+
+
+def test_cli_many_scenes_refuses_an_existing_overlay_before_any_model_time(runner, scene_path, make_geotiff,
+                                                                          tmp_path, monkeypatch):
+    second = make_geotiff("second.tif", data=draw_scene(500, 400, [(50, 60, 90, 80)]), transform=TRANSFORM)
+    backend = ScriptedBackend(oracle_trace)
+    monkeypatch.setattr(geocot_cli.api, "open_backend", lambda options: backend)
+    (tmp_path / "o.001-second.png").write_bytes(b"an earlier picture")
+    r = runner.invoke(app, ["detect", str(scene_path), str(second), "--model", "m", "--overlay", str(tmp_path / "o.png"),
+                            "--out", str(tmp_path / "o.gpkg")])
+    assert r.exit_code == 2
+    assert "o.001-second.png exists; pass --overwrite" in r.stderr
+    assert backend.calls == [] and not (tmp_path / "o.gpkg").exists()
+    assert (tmp_path / "o.001-second.png").read_bytes() == b"an earlier picture"

@@ -149,7 +149,7 @@ def _prepare(task: str, args, strategy: str):
         raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
     check_strategy(strategy, task)
     check_output(args.out, overwrite=args.overwrite or args.resume)
-    if getattr(args, "overlay", None) is not None:
+    if args.overlay is not None:
         check_overlay(args.overlay, overwrite=args.overwrite or args.resume)
     # checked now; the model's own tile size (geocot.json) fills what was not given once it is loaded
     tiling = TilingOptions.for_model({}, tile=args.tile, overlap=args.overlap, bands=parse_bands(args.bands),
@@ -187,6 +187,7 @@ def run_many_scenes(scenes, args, *, classes, min_score, strategy: str, overview
     """``geocot detect A.tif B.tif DIR 'tiles/*.tif'``: every scene with one model, one output, a summary."""
     from ..api import detect_scenes, expand_scenes
     from ..errors import ConfigError
+    from ..io.overlay import check_overlay
     from ..io.report import answer_document
     from ..scene import open_scene
 
@@ -195,8 +196,10 @@ def run_many_scenes(scenes, args, *, classes, min_score, strategy: str, overview
             raise ConfigError("--journal names one file; with several scenes each keeps its own beside --out")
         tiling, options, _ = _prepare("detect", args, strategy)
         paths = expand_scenes(scenes)
-        for p in paths:
+        for i, p in enumerate(paths):
             open_scene(p, bands=tiling.bands)  # every scene checked before the model loads
+            if args.overlay is not None:
+                check_overlay(overlay_for(args.overlay, i, p), overwrite=args.overwrite or args.resume)
         backend = _load(options)
         tiling = _model_tiling(backend, args, tiling)
         answers = detect_scenes(
