@@ -112,11 +112,10 @@ def answer_scene(
     only the tiles where it saw something (:mod:`geocot_cli.overview`; count, detect, ground, vqa);
     ``overview_margin`` (scene pixels) widens the regions it names, ``overview_max_decimation``
     bounds how far a glance is decimated (None: one glance at the whole scene). The output path and the
-    strategy are checked before any tile is read, so a bad ``--out`` costs no model time. With
-    ``tiling`` None takes the model's own (:func:`model_tiling`). With
-    ``journal`` every finished tile (and the overview) is appended to that file as it lands;
-    ``resume`` then skips what it holds (after a crash or Ctrl-C) and gives the same output as one
-    clean run.
+    strategy are checked before any tile is read, so a bad ``--out`` costs no model time.
+    ``tiling`` None means the model's own (:func:`model_tiling`). With ``journal`` every finished
+    tile (and the overview) is appended to that file as it lands; ``resume`` then skips what it
+    holds (after a crash or Ctrl-C) and gives the same output as one clean run.
     """
     from .overview import check_strategy, glance_result, look, selected_tiles, unselected_results
 

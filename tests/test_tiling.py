@@ -26,6 +26,20 @@ def rio(real_data):
     return real_data / "rasterio"
 
 
+@pytest.fixture
+def reads(monkeypatch):
+    """The windows ``Scene.read`` is called with, in order (it still reads)."""
+    seen = []
+    real = Scene.read
+
+    def spy(self, window, **kw):
+        seen.append(window)
+        return real(self, window, **kw)
+
+    monkeypatch.setattr(Scene, "read", spy)
+    return seen
+
+
 def fake_scene(width: int, height: int, transform: Affine = Affine(1, 0, 0, 0, -1, 0)) -> Scene:
     """A Scene value with no file behind it: enough for windows() and len()."""
     return Scene("fake.tif", width, height, 3, "uint8", None, transform, None, (1, 2, 3), None, "none", False)
@@ -214,16 +228,8 @@ def test_all_nodata_scene_reads_no_tile(rio, monkeypatch):
     assert all(t.skipped and t.valid_fraction == 0.0 for t in tiles)
 
 
-def test_iteration_streams_one_tile_at_a_time(make_geotiff, monkeypatch):
+def test_iteration_streams_one_tile_at_a_time(make_geotiff, reads):
     scene = open_scene(make_geotiff(width=200, height=100))
-    reads = []
-    real = Scene.read
-
-    def spy(self, window, **kw):
-        reads.append(window)
-        return real(self, window, **kw)
-
-    monkeypatch.setattr(Scene, "read", spy)
     grid = TileGrid(scene, TilingOptions(tile=50, overlap=10))
     it = iter(grid)
     assert isinstance(it, types.GeneratorType) and reads == []
@@ -300,16 +306,8 @@ def test_reader_threads_raise_at_the_damaged_tile(rio):
     assert results[2] == results[1] and results[4] == results[1]
 
 
-def test_reader_threads_stop_when_the_consumer_does(make_geotiff, monkeypatch):
+def test_reader_threads_stop_when_the_consumer_does(make_geotiff, reads):
     scene = open_scene(make_geotiff(width=300, height=300))
-    reads = []
-    real = Scene.read
-
-    def spy(self, window, **kw):
-        reads.append(window)
-        return real(self, window, **kw)
-
-    monkeypatch.setattr(Scene, "read", spy)
     grid = TileGrid(scene, TilingOptions(tile=40, overlap=0))  # 64 tiles
     before = threading.active_count()
     it = grid.tiles(workers=3)

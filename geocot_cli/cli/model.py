@@ -13,7 +13,7 @@ from ._options import BoxConventionOpt, Overwrite
 app = typer.Typer(help="Build and inspect models.", no_args_is_help=True)
 
 
-def _int(help: str, **kw):
+def _arch(help: str, **kw):
     return typer.Option(help=help, rich_help_panel="Architecture", **kw)
 
 
@@ -22,22 +22,22 @@ def tiny(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the model to.", show_default=False)],
     seed: Annotated[int, typer.Option(help="Random seed of the initial weights.")] = 0,
     box_convention: BoxConventionOpt = "pixel",
-    image_size: Annotated[int, _int("Side in pixels of the images the model sees.")] = 64,
-    patch_size: Annotated[int, _int("Vision patch side in pixels.")] = 8,
-    merge_size: Annotated[int, _int("Patches merged per side into one language-model token (1: none).")] = 2,
-    hidden_size: Annotated[int, _int("Language-model width.")] = 64,
-    layers: Annotated[int, _int("Language-model layers.")] = 2,
-    heads: Annotated[int, _int("Attention heads.")] = 4,
-    kv_heads: Annotated[int, _int("Key/value heads (grouped-query attention).")] = 2,
-    intermediate_size: Annotated[int, _int("MLP width of the language model.")] = 128,
-    vision_hidden_size: Annotated[int, _int("Vision-tower width.")] = 32,
-    vision_layers: Annotated[int, _int("Vision-tower layers.")] = 1,
-    vision_heads: Annotated[int, _int("Vision-tower attention heads.")] = 2,
-    vision_intermediate_size: Annotated[int, _int("Vision-tower MLP width.")] = 64,
-    coordinate_tokens: Annotated[int, _int(
+    image_size: Annotated[int, _arch("Side in pixels of the images the model sees.")] = 64,
+    patch_size: Annotated[int, _arch("Vision patch side in pixels.")] = 8,
+    merge_size: Annotated[int, _arch("Patches merged per side into one language-model token (1: none).")] = 2,
+    hidden_size: Annotated[int, _arch("Language-model width.")] = 64,
+    layers: Annotated[int, _arch("Language-model layers.")] = 2,
+    heads: Annotated[int, _arch("Attention heads.")] = 4,
+    kv_heads: Annotated[int, _arch("Key/value heads (grouped-query attention).")] = 2,
+    intermediate_size: Annotated[int, _arch("MLP width of the language model.")] = 128,
+    vision_hidden_size: Annotated[int, _arch("Vision-tower width.")] = 32,
+    vision_layers: Annotated[int, _arch("Vision-tower layers.")] = 1,
+    vision_heads: Annotated[int, _arch("Vision-tower attention heads.")] = 2,
+    vision_intermediate_size: Annotated[int, _arch("Vision-tower MLP width.")] = 64,
+    coordinate_tokens: Annotated[int, _arch(
         "Give every integer 0..N its own token (N = the largest coordinate the model writes: image size "
         "for pixel boxes); 0: numbers are split into digits.")] = 0,
-    native_tiling: Annotated[bool, _int(
+    native_tiling: Annotated[bool, _arch(
         "Record in geocot.json that scenes are cut into --image-size tiles at full resolution (a model "
         "trained on small scenes), so --tile defaults to it.")] = False,
     overwrite: Overwrite = False,
