@@ -47,7 +47,7 @@ from .config import TilingOptions
 from .errors import ConfigError, GeocotError
 from .pipeline import TileResult
 from .prompts import build_prompt
-from .scene import Scene, _band_valid, _to_uint8
+from .scene import Scene, _band_valid, _interleave, _to_uint8
 from .tiling import Tile, TileGrid, tile_spans
 from .trace import Trace, parse_trace
 from .types import PixelBox
@@ -210,11 +210,8 @@ def read_overview(scene: Scene, size: int, window: Window | None = None) -> tupl
     with scene.open() as ds:
         data = ds.read(list(scene.bands), window=window, out_shape=(k, h, w), resampling=Resampling.average)
         band_valid = _band_valid(ds, scene.bands, scene.mask_source, scene.nodata, scene.dtype, data, window, (h, w))
-    image = _to_uint8(data, scene.stretch, band_valid)
-    if image.shape[0] == 1:
-        image = np.repeat(image, 3, axis=0)
     valid = np.ones((h, w), dtype=bool) if band_valid is None else band_valid.any(axis=0)
-    return np.ascontiguousarray(image.transpose(1, 2, 0)), valid
+    return _interleave(_to_uint8(data, scene.stretch, band_valid)), valid
 
 
 def overview_prompt(task: str, question: str | None = None, classes: Sequence[str] | None = None) -> str:
