@@ -133,6 +133,40 @@ def test_coordinate_tokens_give_each_value_one_token(tmp_path):
     assert torch.dist(emb[i100], emb[i101]) < torch.dist(emb[i100], emb[i900])
 
 
+def _column_rotation(model) -> float:
+    """Largest change of any rotary cos between image patches in column 0 and column 7 (same row)."""
+    import torch
+
+    rotary = model.model.language_model.rotary_emb
+    x = torch.zeros(1, 1, model.config.text_config.hidden_size)
+    ids = torch.tensor([[[0, 0]], [[0, 0]], [[0, 7]]])  # (t, h, w) x batch 1 x two tokens
+    cos, _ = rotary(x, ids)
+    return float((cos[0, 0] - cos[0, 1]).abs().max())
+
+
+def test_spatial_positions_make_columns_readable(tmp_path, images):
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    plain = AutoModelForImageTextToText.from_pretrained(build_tiny_model(tmp_path / "plain", hidden_size=64, num_heads=4))
+    path = build_tiny_model(tmp_path / "spatial", hidden_size=64, num_heads=4, spatial_positions=True)
+    assert json.loads((path / "geocot.json").read_text())["spatial_positions"] is True
+    spatial = AutoModelForImageTextToText.from_pretrained(path)
+    rope = spatial.config.text_config.rope_parameters
+    assert rope["mrope_section"][0] == 0 and sum(rope["mrope_section"]) == 64 // 4 // 2 and rope["mrope_section"][1] < rope["mrope_section"][2]
+    # GLM-4.1V's split leaves the columns of an 8x8 grid almost unrotated; the spatial one does not
+    assert _column_rotation(plain) < 0.01
+    assert _column_rotation(spatial) > 1.0  # columns start at 0.32 rad each: 7 columns turn 2.2 rad
+    # the vision position table is a unit-scale 2-D code: distinct rows, neighbours closer than far patches
+    table = spatial.model.visual.embeddings.position_embedding.weight
+    assert 0.3 < float(table.std()) < 1.0 and float(plain.model.visual.embeddings.position_embedding.weight.std()) < 0.1
+    assert torch.dist(table[0], table[1]) < torch.dist(table[0], table[7])
+    assert len({tuple(r.tolist()) for r in table}) == table.shape[0]
+    # and the model still runs through the real backend
+    out = HFBackend(path, device="cpu", generation=GenerationOptions(max_new_tokens=4)).generate(images[:1], ["Any ship?"])
+    assert len(out) == 1 and isinstance(out[0], str)
+
+
 def test_build_refuses_non_empty_folder_and_bad_sizes(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("keep me")

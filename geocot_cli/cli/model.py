@@ -37,6 +37,10 @@ def tiny(
     coordinate_tokens: Annotated[int, _arch(
         "Give every integer 0..N its own token (N = the largest coordinate the model writes: image size "
         "for pixel boxes); 0: numbers are split into digits.")] = 0,
+    spatial_positions: Annotated[bool, _arch(
+        "Make patch positions readable from the start: a 2-D sinusoidal vision position table and the "
+        "language model's rotary frequencies given to image rows and columns (what makes a small model "
+        "trained from scratch localise).")] = False,
     native_tiling: Annotated[bool, _arch(
         "Record in geocot.json that scenes are cut into --image-size tiles at full resolution (a model "
         "trained on small scenes), so --tile defaults to it.")] = False,
@@ -56,6 +60,6 @@ def tiny(
             num_heads=heads, num_kv_heads=kv_heads, intermediate_size=intermediate_size,
             vision_hidden_size=vision_hidden_size, vision_layers=vision_layers, vision_heads=vision_heads,
             vision_intermediate_size=vision_intermediate_size, coordinate_tokens=coordinate_tokens,
-            native_tiling=native_tiling, overwrite=overwrite,
+            spatial_positions=spatial_positions, native_tiling=native_tiling, overwrite=overwrite,
         )
         console.print(f"tiny model written to {path} (load it with --model {path})")
