@@ -39,8 +39,8 @@ def tiny(
         "for pixel boxes); 0: numbers are split into digits.")] = 0,
     spatial_positions: Annotated[bool, _arch(
         "Make patch positions readable from the start: a 2-D sinusoidal vision position table and the "
-        "language model's rotary frequencies given to image rows and columns (what makes a small model "
-        "trained from scratch localise).")] = False,
+        "language model's rotary frequencies given to image rows and columns (a small model trained from "
+        "scratch then learns where single objects are: README, the bundled demo model).")] = False,
     native_tiling: Annotated[bool, _arch(
         "Record in geocot.json that scenes are cut into --image-size tiles at full resolution (a model "
         "trained on small scenes), so --tile defaults to it.")] = False,
