@@ -148,12 +148,15 @@ def test_spatial_positions_make_columns_readable(tmp_path, images):
     import torch
     from transformers import AutoModelForImageTextToText
 
-    plain = AutoModelForImageTextToText.from_pretrained(build_tiny_model(tmp_path / "plain", hidden_size=64, num_heads=4))
+    plain = AutoModelForImageTextToText.from_pretrained(
+        build_tiny_model(tmp_path / "plain", hidden_size=64, num_heads=4)
+    )
     path = build_tiny_model(tmp_path / "spatial", hidden_size=64, num_heads=4, spatial_positions=True)
     assert json.loads((path / "geocot.json").read_text())["spatial_positions"] is True
     spatial = AutoModelForImageTextToText.from_pretrained(path)
     rope = spatial.config.text_config.rope_parameters
-    assert rope["mrope_section"][0] == 0 and sum(rope["mrope_section"]) == 64 // 4 // 2 and rope["mrope_section"][1] < rope["mrope_section"][2]
+    time, rows, cols = rope["mrope_section"]
+    assert time == 0 and rows + cols == 64 // 4 // 2 and rows < cols
     # GLM-4.1V's split leaves the columns of an 8x8 grid almost unrotated; the spatial one does not
     assert _column_rotation(plain) < 0.01
     assert _column_rotation(spatial) > 1.0  # columns start at 0.32 rad each: 7 columns turn 2.2 rad
@@ -163,7 +166,8 @@ def test_spatial_positions_make_columns_readable(tmp_path, images):
     assert torch.dist(table[0], table[1]) < torch.dist(table[0], table[7])
     assert len({tuple(r.tolist()) for r in table}) == table.shape[0]
     # and the model still runs through the real backend
-    out = HFBackend(path, device="cpu", generation=GenerationOptions(max_new_tokens=4)).generate(images[:1], ["Any ship?"])
+    backend = HFBackend(path, device="cpu", generation=GenerationOptions(max_new_tokens=4))
+    out = backend.generate(images[:1], ["Any ship?"])
     assert len(out) == 1 and isinstance(out[0], str)
 
 

@@ -23,15 +23,12 @@ export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$THREADS
 mkdir -p "$OUT"
 stage() { printf '\n== %s  (%s)\n' "$1" "$(date +%H:%M:%S)" >&2; }
 
-# 1. the architecture: GLM-4.1V (Glm4vForConditionalGeneration) at 1.2M parameters. 64 px images,
-#    8 px patches with no 2x2 merge (64 image tokens, one per 8x8 patch), a token per coordinate
-#    value 0..64 (sinusoidal start), and 64 px tiles (32 px overlap) recorded for inference.
+# 1. the architecture (train/demo-arch.sh): GLM-4.1V at 1.2M parameters, 64 px images in 64 patches,
+#    a token per coordinate value, 64 px tiles recorded for inference.
+source "$(dirname "$0")/demo-arch.sh"
 if [ ! -f "$OUT/base/config.json" ]; then
   stage "model tiny"
-  "$GEOCOT" model tiny "$OUT/base" --seed 0 --image-size 64 --patch-size 8 --merge-size 1 \
-    --hidden-size 128 --layers 4 --heads 4 --kv-heads 2 --intermediate-size 384 \
-    --vision-hidden-size 64 --vision-layers 2 --vision-heads 4 --vision-intermediate-size 128 \
-    --coordinate-tokens 64 --native-tiling --overwrite
+  "$GEOCOT" model tiny "$OUT/base" "${DEMO_ARCH[@]}" --overwrite
 fi
 
 # 2. data: 4,000 synthetic 64 px scenes (seed 1) -> 23.5k samples of the six tasks, template Geo-CoT

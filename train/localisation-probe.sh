@@ -27,14 +27,12 @@ if [ ! -f "$OUT/heldout/one.jsonl" ]; then
     --tasks detect,ground --overwrite
 fi
 
-ARCH=(--seed 0 --image-size 64 --patch-size 8 --merge-size 1 --hidden-size 128 --layers 4 --heads 4 --kv-heads 2
-      --intermediate-size 384 --vision-hidden-size 64 --vision-layers 2 --vision-heads 4
-      --vision-intermediate-size 128 --coordinate-tokens 64 --native-tiling --overwrite)
+source "$(dirname "$0")/demo-arch.sh"
 pids=()
 for arm in glm4v-rotary spatial-positions; do
   flag=(); [ "$arm" = spatial-positions ] && flag=(--spatial-positions)
   if [ ! -f "$OUT/$arm/config.json" ]; then
-    "$GEOCOT" model tiny "$OUT/$arm-base" "${ARCH[@]}" "${flag[@]}" > /dev/null
+    "$GEOCOT" model tiny "$OUT/$arm-base" "${DEMO_ARCH[@]}" "${flag[@]}" --overwrite > /dev/null
     "$GEOCOT" train sft --config train/demo.yaml --max-steps "$STEPS" --model "$OUT/$arm-base" \
       --data "$OUT/train/one.nocot.jsonl" --out "$OUT/$arm" --overwrite > "$OUT/$arm.log" 2>&1 &
     pids+=($!)
