@@ -171,6 +171,48 @@ def test_spatial_positions_make_columns_readable(tmp_path, images):
     assert len(out) == 1 and isinstance(out[0], str)
 
 
+def _score_across(model, distance: int) -> tuple[float, float]:
+    """q.k of a query and key with the same content in a head's last half, 1 and ``distance`` text tokens apart."""
+    import torch
+    from transformers.models.glm4v.modeling_glm4v import apply_rotary_pos_emb
+
+    text = model.config.text_config
+    head = text.hidden_size // text.num_attention_heads
+    rotary = model.model.language_model.rotary_emb
+    v = torch.zeros(1, 1, 2, head)
+    v[..., head // 2:] = 1.0
+    scores = []
+    for d in (1, distance):
+        ids = torch.tensor([0, d]).view(1, 1, 2).expand(3, 1, 2)  # text: time = row = column = position
+        cos, sin = rotary(torch.zeros(1, 1, text.hidden_size), ids)
+        q, k = apply_rotary_pos_emb(v, v, cos, sin)
+        scores.append(float(q[0, 0, 1] @ k[0, 0, 0]))
+    return scores[0], scores[1]
+
+
+def test_rotary_fraction_leaves_position_free_channels(tmp_path):
+    from transformers import AutoModelForImageTextToText
+
+    full = AutoModelForImageTextToText.from_pretrained(
+        build_tiny_model(tmp_path / "full", hidden_size=64, num_heads=4, spatial_positions=True)
+    )
+    path = build_tiny_model(tmp_path / "half", hidden_size=64, num_heads=4, spatial_positions=True, rotary_fraction=0.5)
+    assert json.loads((path / "geocot.json").read_text())["rotary_fraction"] == 0.5
+    half = AutoModelForImageTextToText.from_pretrained(path)
+    rope = half.config.text_config.rope_parameters
+    assert rope["partial_rotary_factor"] == 0.5 and rope["mrope_section"][0] == 0
+    assert sum(rope["mrope_section"]) == 16 * 0.5 // 2
+    # the unrotated half matches the same content at any distance; fully rotated, 200 tokens turn it away
+    near, far = _score_across(half, 200)
+    assert near == pytest.approx(8.0) and far == pytest.approx(8.0)
+    near, far = _score_across(full, 200)
+    assert near > 7.0 and abs(far - near) > 2.0
+    # columns still turn fast enough to tell 8 patches apart
+    assert _column_rotation(half) > 1.0
+    with pytest.raises(ConfigError, match="rotary_fraction"):
+        build_tiny_model(tmp_path / "bad", hidden_size=64, num_heads=4, rotary_fraction=0.3)
+
+
 def test_build_refuses_non_empty_folder_and_bad_sizes(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("keep me")

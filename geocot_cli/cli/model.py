@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -41,6 +41,10 @@ def tiny(
         "Make patch positions readable from the start: a 2-D sinusoidal vision position table and the "
         "language model's rotary frequencies given to image rows and columns (a small model trained from "
         "scratch then learns where single objects are: README, the bundled demo model).")] = False,
+    rotary_fraction: Annotated[Optional[float], _arch(
+        "Share of each attention head the rotary rotates; the rest carries no position, so the model can "
+        "attend to an object's patch from any distance (default: 0.5 as GLM-4.1V, 1.0 with "
+        "--spatial-positions).", show_default=False)] = None,
     native_tiling: Annotated[bool, _arch(
         "Record in geocot.json that scenes are cut into --image-size tiles at full resolution (a model "
         "trained on small scenes), so --tile defaults to it.")] = False,
@@ -60,6 +64,7 @@ def tiny(
             num_heads=heads, num_kv_heads=kv_heads, intermediate_size=intermediate_size,
             vision_hidden_size=vision_hidden_size, vision_layers=vision_layers, vision_heads=vision_heads,
             vision_intermediate_size=vision_intermediate_size, coordinate_tokens=coordinate_tokens,
-            spatial_positions=spatial_positions, native_tiling=native_tiling, overwrite=overwrite,
+            spatial_positions=spatial_positions, rotary_fraction=rotary_fraction, native_tiling=native_tiling,
+            overwrite=overwrite,
         )
         console.print(f"tiny model written to {path} (load it with --model {path})")

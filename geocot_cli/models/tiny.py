@@ -194,20 +194,43 @@ def _mrope_section(freqs: int) -> list[int]:
     return [t, h, freqs - t - h]
 
 
-def _spatial_rope(head_dim: int) -> dict:
+def _rotary_freqs(head_dim: int, fraction: float, spatial: bool) -> int:
+    """Rotary frequencies a head gets when ``fraction`` of its dimensions rotate; ConfigError if that does not fit."""
+    dims = head_dim * fraction
+    need = 2 if spatial else 3  # (rows, columns), or GLM-4.1V's (time, rows, columns)
+    if not 0 < fraction <= 1 or abs(dims - round(dims)) > 1e-9 or round(dims) % 2 or round(dims) // 2 < need:
+        ok = [f"{d / head_dim:g}" for d in range(2 * need, head_dim + 1, 2)]
+        raise ConfigError(
+            f"rotary_fraction ({fraction:g}) must rotate an even number of at least {2 * need} of the "
+            f"{head_dim} dimensions of a head; try one of {', '.join(ok[-4:])}"
+        )
+    return round(dims) // 2
+
+
+def _glm_rope(head_dim: int, fraction: float) -> dict:
+    """GLM-4.1V's rotary: base 10,000, ``fraction`` of a head rotated in (time, rows, columns) runs, fastest first."""
+    return {
+        "rope_type": "default",
+        "rope_theta": 10000.0,
+        "partial_rotary_factor": fraction,
+        "mrope_section": _mrope_section(_rotary_freqs(head_dim, fraction, spatial=False)),
+    }
+
+
+def _spatial_rope(head_dim: int, fraction: float = 1.0) -> dict:
     """Rotary settings giving every frequency to image rows and columns: rows the fastest quarter, columns the rest.
 
     GLM-4.1V's rotary splits frequencies into contiguous (time, height, width) runs, fastest first,
     so columns always get the slowest. Measured on one-object localisation (1,500 steps): rows and
     columns halved, column error 8.6 px; rows a quarter, 6.6 px (mean IoU 0.23 -> 0.31).
     """
-    half = head_dim // 2
-    rows = max(1, half // 4)
+    freqs = _rotary_freqs(head_dim, fraction, spatial=True)
+    rows = max(1, freqs // 4)
     return {
         "rope_type": "default",
         "rope_theta": 100.0,
-        "partial_rotary_factor": 1.0,
-        "mrope_section": [0, rows, half - rows],
+        "partial_rotary_factor": fraction,
+        "mrope_section": [0, rows, freqs - rows],
     }
 
 
@@ -253,6 +276,7 @@ def build_tiny_model(
     coordinate_tokens: int = 0,
     sinusoidal_coordinates: bool = True,
     spatial_positions: bool = False,
+    rotary_fraction: float | None = None,
     max_position_embeddings: int = 4096,
     native_tiling: bool = False,
     corpus: list[str] | None = None,
@@ -274,6 +298,9 @@ def build_tiny_model(
     smaller than the patch features), and the language model's rotary frequencies all go to image rows
     and columns (full rotary, base 100; GLM-4.1V's split leaves a tiny model's columns only frequencies
     too slow to tell 8 patches apart). Text tokens still rotate by their position at every frequency.
+    rotary_fraction: the share of each attention head's dimensions the rotary rotates (None: 0.5 as
+    GLM-4.1V, 1.0 with ``spatial_positions``); the rest carry no position, so a token can attend to
+    content (an object's patch) equally well from any distance.
     native_tiling: record ``"tile": image_size, "overlap": image_size // 2`` in
     ``geocot.json``, so scenes are cut into tiles the model sees at full resolution (see
     :meth:`~geocot_cli.config.TilingOptions.for_model`). corpus: extra lines to train the tokenizer on.
@@ -314,6 +341,9 @@ def build_tiny_model(
             f"hidden_size / num_heads ({head_dim}) must be a multiple of 4 and >= 12 (rotary sections); "
             "try fewer heads"
         )
+    if rotary_fraction is None:
+        rotary_fraction = 1.0 if spatial_positions else 0.5
+    _rotary_freqs(head_dim, rotary_fraction, spatial=spatial_positions)
     if vision_hidden_size % vision_heads or (vision_hidden_size // vision_heads) % 4:
         raise ConfigError(
             f"vision_hidden_size / vision_heads ({vision_hidden_size}/{vision_heads}) must be a whole "
@@ -352,6 +382,7 @@ def build_tiny_model(
         vision_intermediate_size=vision_intermediate_size,
         max_position_embeddings=max_position_embeddings,
         spatial_positions=spatial_positions,
+        rotary_fraction=rotary_fraction,
     )
     if spatial_positions:
         _init_vision_positions(model)
@@ -367,6 +398,7 @@ def build_tiny_model(
         "coordinate_tokens": coordinate_tokens,
         "sinusoidal_coordinates": bool(coordinate_tokens and sinusoidal_coordinates),
         "spatial_positions": bool(spatial_positions),
+        "rotary_fraction": rotary_fraction,
         "seed": seed,
         "trained": False,
     }
@@ -427,7 +459,8 @@ def _build_processor(tokenizer, *, image_size: int, patch_size: int, merge_size:
 def _build_model(tokenizer, *, seed: int, image_size: int, patch_size: int, merge_size: int, hidden_size: int,
                  num_layers: int, num_heads: int, num_kv_heads: int, intermediate_size: int,
                  vision_hidden_size: int, vision_layers: int, vision_heads: int,
-                 vision_intermediate_size: int, max_position_embeddings: int, spatial_positions: bool = False):
+                 vision_intermediate_size: int, max_position_embeddings: int, spatial_positions: bool = False,
+                 rotary_fraction: float = 0.5):
     import torch
     from transformers import Glm4vConfig, Glm4vForConditionalGeneration, GenerationConfig
 
@@ -444,12 +477,8 @@ def _build_model(tokenizer, *, seed: int, image_size: int, patch_size: int, merg
             "num_attention_heads": num_heads,
             "num_key_value_heads": num_kv_heads,
             "max_position_embeddings": max_position_embeddings,
-            "rope_parameters": _spatial_rope(head_dim) if spatial_positions else {
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "partial_rotary_factor": 0.5,
-                "mrope_section": _mrope_section(head_dim // 4),
-            },
+            "rope_parameters": (_spatial_rope(head_dim, rotary_fraction) if spatial_positions
+                                else _glm_rope(head_dim, rotary_fraction)),
             "pad_token_id": ids["<|endoftext|>"],
             "eos_token_id": eos,
         },
