@@ -343,7 +343,8 @@ def build_tiny_model(
         )
     if rotary_fraction is None:
         rotary_fraction = 1.0 if spatial_positions else 0.5
-    _rotary_freqs(head_dim, rotary_fraction, spatial=spatial_positions)
+    # worked out (and checked) before the output folder is touched
+    rope = _spatial_rope(head_dim, rotary_fraction) if spatial_positions else _glm_rope(head_dim, rotary_fraction)
     if vision_hidden_size % vision_heads or (vision_hidden_size // vision_heads) % 4:
         raise ConfigError(
             f"vision_hidden_size / vision_heads ({vision_hidden_size}/{vision_heads}) must be a whole "
@@ -381,8 +382,7 @@ def build_tiny_model(
         vision_heads=vision_heads,
         vision_intermediate_size=vision_intermediate_size,
         max_position_embeddings=max_position_embeddings,
-        spatial_positions=spatial_positions,
-        rotary_fraction=rotary_fraction,
+        rope_parameters=rope,
     )
     if spatial_positions:
         _init_vision_positions(model)
@@ -459,14 +459,12 @@ def _build_processor(tokenizer, *, image_size: int, patch_size: int, merge_size:
 def _build_model(tokenizer, *, seed: int, image_size: int, patch_size: int, merge_size: int, hidden_size: int,
                  num_layers: int, num_heads: int, num_kv_heads: int, intermediate_size: int,
                  vision_hidden_size: int, vision_layers: int, vision_heads: int,
-                 vision_intermediate_size: int, max_position_embeddings: int, spatial_positions: bool = False,
-                 rotary_fraction: float = 0.5):
+                 vision_intermediate_size: int, max_position_embeddings: int, rope_parameters: dict):
     import torch
     from transformers import Glm4vConfig, Glm4vForConditionalGeneration, GenerationConfig
 
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in GLM_SPECIAL_TOKENS}
     vocab = -(-len(tokenizer) // 64) * 64  # round up, as real checkpoints do
-    head_dim = hidden_size // num_heads
     eos = [ids["<|endoftext|>"], ids["<|user|>"], ids["<|observation|>"]]
     config = Glm4vConfig(
         text_config={
@@ -477,8 +475,7 @@ def _build_model(tokenizer, *, seed: int, image_size: int, patch_size: int, merg
             "num_attention_heads": num_heads,
             "num_key_value_heads": num_kv_heads,
             "max_position_embeddings": max_position_embeddings,
-            "rope_parameters": (_spatial_rope(head_dim, rotary_fraction) if spatial_positions
-                                else _glm_rope(head_dim, rotary_fraction)),
+            "rope_parameters": rope_parameters,
             "pad_token_id": ids["<|endoftext|>"],
             "eos_token_id": eos,
         },
