@@ -35,7 +35,9 @@ from .boxes import check_convention, to_pixels
 from .errors import ConfigError, TraceError
 from .types import ImageSize, PixelBox
 
-__all__ = ["FATAL_PROBLEMS", "MAX_BOXES", "Evidence", "Trace", "parse_answer_boxes", "parse_count", "parse_trace"]
+__all__ = [
+    "FATAL_PROBLEMS", "MAX_BOXES", "Evidence", "Trace", "box_spans", "parse_answer_boxes", "parse_count", "parse_trace",
+]
 
 #: Problems that make a trace unusable as a Geo-CoT trace (``Trace.format_ok`` is then False).
 FATAL_PROBLEMS: tuple[str, ...] = (
@@ -432,6 +434,19 @@ def _scan_boxes(
             problems.append(f"{where}: incomplete box {_short(m.group(0))}; ignored")
             rejected.append(m.group(0))
     return raws, texts
+
+
+def box_spans(text: str) -> list[tuple[int, int]]:
+    """The ``(start, end)`` character spans of every well-formed 4-number box ``[a, b, c, d]`` in ``text``.
+
+    Boxes anywhere count (trace and answer; ``[[..], [..]]`` gives one span per inner box); lists of
+    another length, placeholders and prose in brackets do not. There is no :data:`MAX_BOXES` limit.
+
+    >>> t = "1. ship [10,20,30,40]: moored. <answer>[[1, 2, 3, 4], [5,6,7,8]]</answer> see [1]"
+    >>> [t[a:b] for a, b in box_spans(t)]
+    ['[10,20,30,40]', '[1, 2, 3, 4]', '[5,6,7,8]']
+    """
+    return [m.span() for m in _BRACKET.finditer(text) if m.group(2) and _BOX4.fullmatch(m.group(1))]
 
 
 def _to_pixel_box(

@@ -98,6 +98,104 @@ def test_sample_prompt_is_the_eval_prompt():
     assert sample_prompt(c, ["airport", "harbor"]) == build_prompt("classify", None, ["airport", "harbor"])
 
 
+def test_box_loss_weights_mark_exactly_the_box_tokens(tiny_model, tmp_path):
+    from transformers import AutoProcessor
+
+    from geocot_cli.train.collate import collate_sft, encode_sft
+
+    processor = AutoProcessor.from_pretrained(tiny_model)
+    image = Image.new("RGB", (32, 32), (90, 120, 60))
+    trace = ("<think>Planning: find ships [x1,y1,x2,y2].\nGrounding:\n1. ship [3,4,12,20]: a ship.\n2. ship "
+             "[ 1.5, 2, 30, 31 ]: another.\nSynthesis: see [1].</think>\n<answer>[[3,4,12,20], [7,8,9,10]]</answer>")
+    plain = encode_sft(processor, image, "How many ships?", trace)
+    ex = encode_sft(processor, image, "How many ships?", trace, box_weight=4.0)
+    assert "loss_weights" not in plain and ex["input_ids"].tolist() == plain["input_ids"].tolist()
+    w = ex["loss_weights"]
+    assert w.shape == ex["input_ids"].shape and set(w.tolist()) == {1.0, 4.0}
+    assert (w[ex["labels"] == -100] == 1.0).all()  # the prompt and image are never weighted
+    tok = processor.tokenizer
+    heavy = tok.decode(ex["input_ids"][w == 4.0].tolist()).replace(" ", "")
+    # every digit of the four well-formed boxes, and nothing of the placeholder, the citation or the prose
+    assert "".join(ch for ch in heavy if ch.isdigit() or ch == ".") == "3412201.52303134122078910"
+    assert not any(ch.isalpha() for ch in heavy)
+    light = tok.decode(ex["input_ids"][(w == 1.0) & (ex["labels"] != -100)].tolist())
+    assert "x1" in light and "[1]" in light.replace(" ", "")
+    # padding carries weight 0; truncation cuts the weights with the tokens
+    batch = collate_sft([ex, encode_sft(processor, image, "q", "<answer>1</answer>", box_weight=4.0)],
+                        pad_id=tok.pad_token_id)
+    assert batch["loss_weights"].shape == batch["labels"].shape
+    assert batch["loss_weights"][1, -1] == 0 and batch["labels"][1, -1] == -100
+    cut = encode_sft(processor, image, "How many ships?", trace, box_weight=4.0,
+                     max_length=ex["input_ids"].numel() - 5)
+    assert cut["loss_weights"].numel() == cut["input_ids"].numel() == cut["labels"].numel()
+
+
+def test_weighted_token_loss_with_unit_weights_is_the_models_own_loss(tiny_model, tmp_path):
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from geocot_cli.train.collate import collate_sft, encode_sft
+    from geocot_cli.train.dataset import load_training_samples, sample_prompt
+    from geocot_cli.train.sft import weighted_token_loss
+
+    data = load_training_samples(write_set(tmp_path, 3), need_trace=True)
+    processor = AutoProcessor.from_pretrained(tiny_model)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model).eval()
+    exs = [encode_sft(processor, Image.open(s.image), sample_prompt(s), s.trace, box_weight=3.0) for s in data.samples]
+    batch = collate_sft(exs, pad_id=processor.tokenizer.pad_token_id)
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "truncated", "loss_weights")}
+    with torch.no_grad():
+        out = model(**inputs, labels=batch["labels"])
+        n = int((batch["labels"][:, 1:] != -100).sum())
+        ones = torch.ones_like(batch["loss_weights"])
+        unit = float(weighted_token_loss(out.logits, batch["labels"], ones)) / n
+        assert unit == pytest.approx(float(out.loss), rel=1e-5)
+        # with the box weights the mean moves toward the box tokens' own loss
+        w = batch["loss_weights"]
+        answer = (batch["labels"][:, 1:] != -100).float()
+        heavy = float(weighted_token_loss(out.logits, batch["labels"], w)) / float((w[:, 1:] * answer).sum())
+        box_only = (w == 3.0).float()
+        box = float(weighted_token_loss(out.logits, batch["labels"], box_only)) / float(box_only[:, 1:].sum())
+        assert abs(heavy - box) < abs(float(out.loss) - box)
+
+
+def test_box_loss_weight_is_applied_in_the_training_step(tiny_model, tmp_path):
+    """Step 1's logged loss is the weighted mean over the whole batch, computed here from the untrained model."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from geocot_cli.train.collate import collate_sft, encode_sft
+    from geocot_cli.train.dataset import load_training_samples, sample_prompt
+    from geocot_cli.train.sft import train_sft, weighted_token_loss
+
+    path = write_set(tmp_path / "d", 6)
+    data = load_training_samples(path, need_trace=True)
+    processor = AutoProcessor.from_pretrained(tiny_model)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model).eval()
+    exs = [encode_sft(processor, Image.open(s.image), sample_prompt(s), s.trace, box_weight=5.0) for s in data.samples]
+    batch = collate_sft(exs, pad_id=processor.tokenizer.pad_token_id)
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "truncated", "loss_weights")}
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    w = batch["loss_weights"]
+    mask = (batch["labels"][:, 1:] != -100).float()
+    expected = float(weighted_token_loss(logits, batch["labels"], w)) / float((w[:, 1:] * mask).sum())
+    plain = float(weighted_token_loss(logits, batch["labels"], torch.ones_like(w))) / float(mask.sum())
+    assert abs(expected - plain) > 1e-3  # the weights make a difference on this batch
+    weighted = train_sft(opts(tiny_model, path, tmp_path / "w", max_steps=2, batch_size=6, box_loss_weight=5.0))
+    unit = train_sft(opts(tiny_model, path, tmp_path / "u", max_steps=2, batch_size=6))
+    assert weighted.series("loss")[0] == pytest.approx(expected, rel=1e-4)
+    assert unit.series("loss")[0] == pytest.approx(plain, rel=1e-4)
+    a, b = weights(tmp_path / "w"), weights(tmp_path / "u")
+    assert any(float((a[k] - b[k]).abs().max()) > 0 for k in a)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("inf"), float("nan")])
+def test_bad_box_loss_weight_is_a_config_error(tiny_model, tmp_path, bad):
+    with pytest.raises(ConfigError, match="box_loss_weight .* must be a number > 0"):
+        opts(tiny_model, tmp_path / "d.jsonl", tmp_path / "o", box_loss_weight=bad)
+
+
 # ------------------------------------------------------------------------------------- learning
 def test_sft_loss_falls_on_a_fixed_set(tiny_model, tmp_path):
     from geocot_cli.train.sft import train_sft

@@ -61,24 +61,28 @@ def end_of_turn(processor: Any) -> str:
 
 
 def encode_sft(processor: Any, image: Image.Image, prompt: str, completion: str, *,
-               max_length: int | None = None) -> dict[str, Any]:
+               max_length: int | None = None, box_weight: float = 1.0) -> dict[str, Any]:
     """One training example: prompt + image tokens (labels -100), then the completion and end token.
 
     Returns 1-D ``input_ids``, ``labels`` and the processor's other per-token tensors, plus
-    ``pixel_values`` (patches x features) and ``image_grid_thw`` (1 x 3), and ``truncated``.
+    ``pixel_values`` (patches x features) and ``image_grid_thw`` (1 x 3), and ``truncated``. With
+    ``box_weight`` other than 1 it also returns ``loss_weights``: ``box_weight`` on every completion token
+    that overlaps a box ``[a, b, c, d]`` (:func:`~geocot_cli.trace.box_spans`), 1 elsewhere.
     """
     import torch
 
     text = render_prompt(processor, prompt)
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     enc = processor(text=[text], images=[rgb], add_special_tokens=False, return_tensors="pt")
-    answer = processor.tokenizer(completion + end_of_turn(processor), add_special_tokens=False)["input_ids"]
+    answer, weights = _encode_completion(processor, completion, box_weight)
     answer_ids = torch.tensor(answer, dtype=torch.long)
     prompt_ids = enc["input_ids"][0]
     out: dict[str, Any] = {
         "input_ids": torch.cat([prompt_ids, answer_ids]),
         "labels": torch.cat([torch.full_like(prompt_ids, IGNORE_INDEX), answer_ids]),
     }
+    if weights is not None:
+        out["loss_weights"] = torch.cat([torch.ones(prompt_ids.numel()), torch.tensor(weights)])
     for key in _TOKEN_KEYS:
         if key in enc:
             fill = 1 if key == "attention_mask" else 0
@@ -90,7 +94,7 @@ def encode_sft(processor: Any, image: Image.Image, prompt: str, completion: str,
 
             raise DataError(f"the prompt and image take {prompt_ids.numel()} tokens, more than max_length "
                             f"({max_length}); raise --max-length")
-        for key in ("input_ids", "labels", *_TOKEN_KEYS):
+        for key in ("input_ids", "labels", "loss_weights", *_TOKEN_KEYS):
             if key in out:
                 out[key] = out[key][:max_length]
         truncated = True
@@ -99,6 +103,25 @@ def encode_sft(processor: Any, image: Image.Image, prompt: str, completion: str,
             out[key] = value
     out["truncated"] = truncated
     return out
+
+
+def _encode_completion(processor: Any, completion: str, box_weight: float) -> tuple[list[int], list[float] | None]:
+    """The completion's token ids (with the end token) and, unless ``box_weight`` is 1, a weight per token."""
+    tokenizer = processor.tokenizer
+    text = completion + end_of_turn(processor)
+    if box_weight == 1.0:
+        return tokenizer(text, add_special_tokens=False)["input_ids"], None
+    if not getattr(tokenizer, "is_fast", False):
+        from ..errors import ConfigError
+
+        raise ConfigError("--box-loss-weight needs a fast (Rust) tokenizer to find the box tokens; this model's "
+                          "tokenizer is a slow one: leave --box-loss-weight at 1")
+    from ..trace import box_spans
+
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    spans = box_spans(completion)
+    weights = [box_weight if any(a < e and s < b for s, e in spans) else 1.0 for a, b in enc["offset_mapping"]]
+    return enc["input_ids"], weights
 
 
 def collate_sft(examples: Sequence[dict[str, Any]], pad_id: int) -> dict[str, Any]:
@@ -110,7 +133,8 @@ def collate_sft(examples: Sequence[dict[str, Any]], pad_id: int) -> dict[str, An
 
     longest = max(int(e["input_ids"].numel()) for e in examples)
     batch: dict[str, Any] = {}
-    pads = {"input_ids": pad_id, "labels": IGNORE_INDEX, "attention_mask": 0, "mm_token_type_ids": 0}
+    pads = {"input_ids": pad_id, "labels": IGNORE_INDEX, "attention_mask": 0, "mm_token_type_ids": 0,
+            "loss_weights": 0.0}
     for key, pad in pads.items():
         if key not in examples[0]:
             continue

@@ -4,7 +4,10 @@ The loss is the next-token cross-entropy on the assistant turn only (the trace a
 prompt, image and padding tokens carry label ``-100`` (:mod:`geocot_cli.train.collate`). One
 optimiser step accumulates ``grad_accum`` micro-batches of ``batch_size`` samples on each process,
 and the loss is the mean over every answer token of the step on all processes (not a mean of
-micro-batch means, which would over-weight short traces).
+micro-batch means, which would over-weight short traces). With ``box_loss_weight`` w other than 1 each
+token of a box ``[x1,y1,x2,y2]`` counts w times in that mean (a weighted mean: the sum of w x loss over
+the sum of w), so the few box tokens of a long trace pull as hard as in a short answer; the held-out
+``eval_loss`` stays the plain per-token mean, comparable across weights.
 
 The run, in order: read and check every sample (a bad line stops here, before any model is loaded);
 check the output folder; load the model; train for ``epochs`` (or ``max_steps``) with checkpoints
@@ -36,14 +39,15 @@ from .engine import (
     make_accelerator, model_convention, model_device, prepare_output, save_final, write_recipe,
 )
 
-__all__ = ["SFTExamples", "train_sft"]
+__all__ = ["SFTExamples", "train_sft", "weighted_token_loss"]
 
 
 class SFTExamples:
     """A map-style dataset of encoded SFT examples (a torch ``DataLoader`` reads it, in workers if asked)."""
 
-    def __init__(self, data: TrainingSet, processor: Any, max_length: int | None = None) -> None:
-        self.data, self.processor, self.max_length = data, processor, max_length
+    def __init__(self, data: TrainingSet, processor: Any, max_length: int | None = None,
+                 box_weight: float = 1.0) -> None:
+        self.data, self.processor, self.max_length, self.box_weight = data, processor, max_length, box_weight
 
     def __len__(self) -> int:
         return len(self.data)
@@ -52,13 +56,36 @@ class SFTExamples:
         s = self.data.samples[i]
         image = load_image(Path(s.image))
         prompt = sample_prompt(s, self.data.classify_classes)
-        return encode_sft(self.processor, image, prompt, s.trace or "", max_length=self.max_length)
+        return encode_sft(self.processor, image, prompt, s.trace or "", max_length=self.max_length,
+                          box_weight=self.box_weight)
 
 
 def _model_inputs(batch: dict[str, Any], device: Any) -> tuple[dict[str, Any], Any]:
     labels = batch["labels"].to(device)
-    inputs = {k: v.to(device) for k, v in batch.items() if k not in ("labels", "truncated")}
+    inputs = {k: v.to(device) for k, v in batch.items() if k not in ("labels", "truncated", "loss_weights")}
     return inputs, labels
+
+
+def _answer_weights(batch: dict[str, Any]) -> Any:
+    """The weight of each predicted token (``labels[:, 1:]``): 0 where ignored, else 1 or the box weight."""
+    labels = batch["labels"][:, 1:]
+    mask = (labels != IGNORE_INDEX).float()
+    weights = batch.get("loss_weights")
+    return mask if weights is None else mask * weights[:, 1:]
+
+
+def weighted_token_loss(logits: Any, labels: Any, weights: Any) -> Any:
+    """Sum over the batch of ``weights[:, 1:]`` x next-token cross-entropy (float32; ``-100`` labels ignored).
+
+    With all weights 1 this is the model's own causal-LM loss times the number of answer tokens.
+    """
+    import torch
+
+    shift_logits = logits[:, :-1, :].float()
+    shift_labels = labels[:, 1:]
+    ce = torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)),
+                                           shift_labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none")
+    return (ce * weights[:, 1:].reshape(-1).to(ce.dtype) * (shift_labels.reshape(-1) != IGNORE_INDEX)).sum()
 
 
 def _load_sets(options: SFTOptions, convention: str) -> tuple[TrainingSet, TrainingSet | None]:
@@ -99,7 +126,7 @@ def train_sft(options: SFTOptions, *, progress: Progress | None = None) -> Train
     write_recipe(out, options, main)
     log = RunLog(out, keep_until=state.global_step if resume_path else None, enabled=main)
     pad_id = processor.tokenizer.pad_token_id
-    examples = SFTExamples(train, processor, options.max_length)
+    examples = SFTExamples(train, processor, options.max_length, options.box_loss_weight)
     collate = partial(collate_sft, pad_id=pad_id)
     held_examples = SFTExamples(held, processor, options.max_length) if held is not None else None
 
@@ -151,6 +178,11 @@ def _sft_step(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, micr
     local = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
     tokens = accelerator.reduce(torch.tensor(local, device=device, dtype=torch.long), reduction="sum")
     denom = tokens.clamp(min=1)
+    weighted = options.box_loss_weight != 1.0
+    if weighted:  # the sum of the token weights of the step on all processes
+        local_w = sum(float(_answer_weights(b).sum()) for b in micro)
+        denom_w = accelerator.reduce(torch.tensor(local_w, device=device, dtype=torch.float32), reduction="sum")
+        denom_w = denom_w.clamp(min=1e-8)
     world = accelerator.num_processes
     model.train()
     total = torch.zeros((), device=device)
@@ -158,11 +190,15 @@ def _sft_step(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, micr
         inputs, labels = _model_inputs(batch, device)
         sync = i == len(micro) - 1
         with contextlib.nullcontext() if sync else accelerator.no_sync(model):
-            out = model(**inputs, labels=labels, num_items_in_batch=denom)
-            # the loss is (sum over this micro-batch) / (answer tokens of the step on all processes);
-            # DDP averages gradients over processes, hence the factor `world`
-            accelerator.backward(out.loss * world)
-        total += out.loss.detach()
+            # the loss is (sum over this micro-batch) / (answer tokens, or their weights, of the step on all
+            # processes); DDP averages gradients over processes, hence the factor `world`
+            if weighted:
+                logits = model(**inputs).logits
+                loss = weighted_token_loss(logits, labels, batch["loss_weights"].to(device)) / denom_w
+            else:
+                loss = model(**inputs, labels=labels, num_items_in_batch=denom).loss
+            accelerator.backward(loss * world)
+        total += loss.detach()
     grad_norm = None
     if options.max_grad_norm > 0:
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), options.max_grad_norm)
