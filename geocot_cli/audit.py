@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ConfigError
-from .metrics import box_iou
+from .metrics import box_iou, greedy_matches
 from .trace import Trace, parse_count
 from .types import TASKS, ImageSize, PixelBox
 
@@ -123,22 +123,6 @@ def _iou(a: PixelBox, b: PixelBox) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-def _match(a: Sequence[PixelBox], b: Sequence[PixelBox], iou: float) -> int:
-    """Size of a greedy one-to-one matching of ``a`` to ``b`` at IoU >= ``iou`` (best pairs first)."""
-    if not len(a) or not len(b):
-        return 0
-    m = box_iou(a, b)
-    ii, jj = np.nonzero(m >= iou)
-    order = np.argsort(-m[ii, jj], kind="stable")
-    used_a, used_b = set(), set()
-    for k in order:
-        i, j = int(ii[k]), int(jj[k])
-        if i not in used_a and j not in used_b:
-            used_a.add(i)
-            used_b.add(j)
-    return len(used_a)
-
-
 def _outside(box: PixelBox, size: ImageSize) -> bool:
     w, h = size
     t = _OUTSIDE_TOLERANCE
@@ -200,7 +184,7 @@ def _consistency(trace: Trace, task: str, distinct: list[PixelBox], found: list[
         return True
     if task == "detect":
         answer, _ = distinct_boxes(trace.answer_boxes)
-        matched = _match(answer, distinct, DUPLICATE_IOU)
+        matched = greedy_matches(answer, distinct, DUPLICATE_IOU)
         if matched == len(answer) == len(distinct):
             return True
         found.append(
@@ -233,4 +217,4 @@ def cited_precision(trace: Trace, gt_boxes: Sequence[Sequence[float]], iou: floa
     if not distinct:
         return None
     gt = [tuple(float(v) for v in b) for b in gt_boxes]
-    return _match(distinct, gt, iou) / len(distinct)  # type: ignore[arg-type]
+    return greedy_matches(distinct, gt, iou) / len(distinct)  # type: ignore[arg-type]

@@ -76,6 +76,7 @@ __all__ = [
     "count_error",
     "count_scores",
     "detection_map50",
+    "greedy_matches",
     "grounding_scores",
     "iou",
     "java_available",
@@ -112,6 +113,33 @@ def box_iou(boxes1: Sequence[Sequence[float]] | np.ndarray, boxes2: Sequence[Seq
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
     return out
+
+
+def greedy_matches(boxes1: Sequence[Sequence[float]] | np.ndarray, boxes2: Sequence[Sequence[float]] | np.ndarray,
+                   threshold: float = 0.5) -> int:
+    """Size of a greedy one-to-one matching of ``boxes1`` to ``boxes2`` at IoU >= ``threshold``.
+
+    Pairs are taken best IoU first; equal IoUs go to the earlier box of ``boxes1``, then of ``boxes2``.
+    The trace audit and the detection reward both count matches with it.
+
+    >>> greedy_matches([(0, 0, 2, 2), (0, 0, 2, 2)], [(0, 0, 2, 2)]), greedy_matches([], [(0, 0, 1, 1)])
+    (1, 0)
+    """
+    a = np.asarray(boxes1, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes2, dtype=np.float64).reshape(-1, 4)
+    if not len(a) or not len(b):
+        return 0
+    m = box_iou(a, b)
+    ii, jj = np.nonzero(m >= threshold)
+    order = np.argsort(-m[ii, jj], kind="stable")  # np.nonzero is row-major: ties keep (i, j) order
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    for k in order:
+        i, j = int(ii[k]), int(jj[k])
+        if i not in used_a and j not in used_b:
+            used_a.add(i)
+            used_b.add(j)
+    return len(used_a)
 
 
 def iou(a: Sequence[float] | None, b: Sequence[float] | None) -> float:

@@ -230,22 +230,6 @@ def count_reward(completions: Sequence[Any], count: Sequence[int], *, alpha: flo
     return out
 
 
-def _matched(pred: Sequence[Sequence[float]], gt: Sequence[Sequence[float]], thr: float = M.IOU_THRESHOLD) -> int:
-    """Size of a greedy one-to-one matching at IoU >= ``thr`` (best pairs first)."""
-    if not len(pred) or not len(gt):
-        return 0
-    m = M.box_iou(pred, gt)
-    pairs = sorted(((m[i, j], i, j) for i in range(m.shape[0]) for j in range(m.shape[1]) if m[i, j] >= thr),
-                   reverse=True)
-    used_p: set[int] = set()
-    used_g: set[int] = set()
-    for _, i, j in pairs:
-        if i not in used_p and j not in used_g:
-            used_p.add(i)
-            used_g.add(j)
-    return len(used_p)
-
-
 def detect_reward(completions: Sequence[Any], boxes: Sequence[Sequence[Sequence[float]]], *,
                   redundancy_penalty: float = 0.5, **kw: Any) -> list[float | None]:
     """Detection: ``max(0, AP50 - penalty * unmatched / predicted)`` of the answer boxes against ``boxes``.
@@ -274,7 +258,7 @@ def detect_reward(completions: Sequence[Any], boxes: Sequence[Sequence[Sequence[
             out.append(0.0)
         else:
             ap = M.detection_map50([pred], [gt]).map50 or 0.0
-            unmatched = len(pred) - _matched(pred, gt)
+            unmatched = len(pred) - M.greedy_matches(pred, gt, M.IOU_THRESHOLD)
             out.append(max(0.0, ap - redundancy_penalty * unmatched / len(pred)))
     return out
 
