@@ -7,8 +7,9 @@
 # Usage: train/localisation-probe.sh [OUT]   (default out/localisation-probe). Environment: GEOCOT,
 # THREADS (torch threads per process, default 1; the arms train side by side), STEPS (3000),
 # SCENES (12000), TRACES (answer: answer-only targets; cot: the Geo-CoT traces), ARMS (any of
-# glm4v-rotary, spatial-positions, spatial-half = --spatial-positions --rotary-fraction 0.5; default
-# the first two). About 25 minutes on 2 CPU cores answer-only, 50 with CoT traces.
+# glm4v-rotary, spatial-positions, spatial-half = --spatial-positions --rotary-fraction 0.5,
+# spatial-boxweight = --spatial-positions trained with --box-loss-weight $BOX_WEIGHT (default 5);
+# default the first two). About 25 minutes on 2 CPU cores answer-only, 50 with CoT traces.
 set -euo pipefail
 OUT=${1:-out/localisation-probe}
 GEOCOT=${GEOCOT:-.venv/bin/geocot}
@@ -17,6 +18,7 @@ STEPS=${STEPS:-3000}
 SCENES=${SCENES:-12000}
 TRACES=${TRACES:-answer}
 ARMS=${ARMS:-glm4v-rotary spatial-positions}
+BOX_WEIGHT=${BOX_WEIGHT:-5}
 case "$TRACES" in answer) TRAIN=one.nocot.jsonl ;; cot) TRAIN=one.jsonl ;;
   *) echo "TRACES must be answer or cot, not $TRACES" >&2; exit 2 ;; esac
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$THREADS
@@ -37,15 +39,16 @@ source "$(dirname "$0")/demo-arch.sh"
 pids=()
 for arm in $ARMS; do
   case "$arm" in
-    glm4v-rotary) flag=() ;;
-    spatial-positions) flag=(--spatial-positions) ;;
-    spatial-half) flag=(--spatial-positions --rotary-fraction 0.5) ;;
-    *) echo "unknown arm $arm (glm4v-rotary, spatial-positions, spatial-half)" >&2; exit 2 ;;
+    glm4v-rotary) flag=(); train=() ;;
+    spatial-positions) flag=(--spatial-positions); train=() ;;
+    spatial-half) flag=(--spatial-positions --rotary-fraction 0.5); train=() ;;
+    spatial-boxweight) flag=(--spatial-positions); train=(--box-loss-weight "$BOX_WEIGHT") ;;
+    *) echo "unknown arm $arm (glm4v-rotary, spatial-positions, spatial-half, spatial-boxweight)" >&2; exit 2 ;;
   esac
   if [ ! -f "$OUT/$arm/config.json" ]; then
     "$GEOCOT" model tiny "$OUT/$arm-base" "${DEMO_ARCH[@]}" "${flag[@]}" --overwrite > /dev/null
     "$GEOCOT" train sft --config train/demo.yaml --max-steps "$STEPS" --model "$OUT/$arm-base" \
-      --data "$OUT/train/$TRAIN" --out "$OUT/$arm" --overwrite > "$OUT/$arm.log" 2>&1 &
+      --data "$OUT/train/$TRAIN" --out "$OUT/$arm" "${train[@]}" --overwrite > "$OUT/$arm.log" 2>&1 &
     pids+=($!)
   fi
 done
