@@ -116,7 +116,7 @@ def box_iou(boxes1: Sequence[Sequence[float]] | np.ndarray, boxes2: Sequence[Seq
 
 
 def greedy_matches(boxes1: Sequence[Sequence[float]] | np.ndarray, boxes2: Sequence[Sequence[float]] | np.ndarray,
-                   threshold: float = 0.5) -> int:
+                   threshold: float = IOU_THRESHOLD) -> int:
     """Size of a greedy one-to-one matching of ``boxes1`` to ``boxes2`` at IoU >= ``threshold``.
 
     Pairs are taken best IoU first; equal IoUs go to the earlier box of ``boxes1``, then of ``boxes2``.

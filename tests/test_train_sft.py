@@ -130,20 +130,30 @@ def test_box_loss_weights_mark_exactly_the_box_tokens(tiny_model, tmp_path):
     assert cut["loss_weights"].numel() == cut["input_ids"].numel() == cut["labels"].numel()
 
 
-def test_weighted_token_loss_with_unit_weights_is_the_models_own_loss(tiny_model, tmp_path):
-    import torch
+def weighted_batch(tiny_model: Path, data: Path, box_weight: float):
+    """The untrained tiny model and one collated batch of every sample of ``data`` with box weights."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from geocot_cli.train.collate import collate_sft, encode_sft
     from geocot_cli.train.dataset import load_training_samples, sample_prompt
-    from geocot_cli.train.sft import weighted_token_loss
+    from geocot_cli.train.sft import _model_inputs
 
-    data = load_training_samples(write_set(tmp_path, 3), need_trace=True)
+    samples = load_training_samples(data, need_trace=True).samples
     processor = AutoProcessor.from_pretrained(tiny_model)
     model = AutoModelForImageTextToText.from_pretrained(tiny_model).eval()
-    exs = [encode_sft(processor, Image.open(s.image), sample_prompt(s), s.trace, box_weight=3.0) for s in data.samples]
+    exs = [encode_sft(processor, Image.open(s.image), sample_prompt(s), s.trace, box_weight=box_weight)
+           for s in samples]
     batch = collate_sft(exs, pad_id=processor.tokenizer.pad_token_id)
-    inputs = {k: v for k, v in batch.items() if k not in ("labels", "truncated", "loss_weights")}
+    inputs, _ = _model_inputs(batch, "cpu")
+    return model, batch, inputs
+
+
+def test_weighted_token_loss_with_unit_weights_is_the_models_own_loss(tiny_model, tmp_path):
+    import torch
+
+    from geocot_cli.train.sft import weighted_token_loss
+
+    model, batch, inputs = weighted_batch(tiny_model, write_set(tmp_path, 3), 3.0)
     with torch.no_grad():
         out = model(**inputs, labels=batch["labels"])
         n = int((batch["labels"][:, 1:] != -100).sum())
@@ -162,19 +172,11 @@ def test_weighted_token_loss_with_unit_weights_is_the_models_own_loss(tiny_model
 def test_box_loss_weight_is_applied_in_the_training_step(tiny_model, tmp_path):
     """Step 1's logged loss is the weighted mean over the whole batch, computed here from the untrained model."""
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from geocot_cli.train.collate import collate_sft, encode_sft
-    from geocot_cli.train.dataset import load_training_samples, sample_prompt
     from geocot_cli.train.sft import train_sft, weighted_token_loss
 
     path = write_set(tmp_path / "d", 6)
-    data = load_training_samples(path, need_trace=True)
-    processor = AutoProcessor.from_pretrained(tiny_model)
-    model = AutoModelForImageTextToText.from_pretrained(tiny_model).eval()
-    exs = [encode_sft(processor, Image.open(s.image), sample_prompt(s), s.trace, box_weight=5.0) for s in data.samples]
-    batch = collate_sft(exs, pad_id=processor.tokenizer.pad_token_id)
-    inputs = {k: v for k, v in batch.items() if k not in ("labels", "truncated", "loss_weights")}
+    model, batch, inputs = weighted_batch(tiny_model, path, 5.0)
     with torch.no_grad():
         logits = model(**inputs).logits
     w = batch["loss_weights"]

@@ -119,8 +119,12 @@ def _encode_completion(processor: Any, completion: str, box_weight: float) -> tu
     from ..trace import box_spans
 
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    spans = box_spans(completion)
-    weights = [box_weight if any(a < e and s < b for s, e in spans) else 1.0 for a, b in enc["offset_mapping"]]
+    spans = box_spans(completion)  # in order and disjoint; token offsets only move forward: one sweep
+    weights, k = [], 0
+    for a, b in enc["offset_mapping"]:
+        while k < len(spans) and spans[k][1] <= a:
+            k += 1
+        weights.append(box_weight if a < b and k < len(spans) and spans[k][0] < b else 1.0)
     return enc["input_ids"], weights
 
 

@@ -39,7 +39,7 @@ from .engine import (
     make_accelerator, model_convention, model_device, prepare_output, save_final, write_recipe,
 )
 
-__all__ = ["SFTExamples", "train_sft", "weighted_token_loss"]
+__all__ = ["SFTExamples", "answer_weight_sum", "train_sft", "weighted_token_loss"]
 
 
 class SFTExamples:
@@ -66,14 +66,6 @@ def _model_inputs(batch: dict[str, Any], device: Any) -> tuple[dict[str, Any], A
     return inputs, labels
 
 
-def _answer_weights(batch: dict[str, Any]) -> Any:
-    """The weight of each predicted token (``labels[:, 1:]``): 0 where ignored, else 1 or the box weight."""
-    labels = batch["labels"][:, 1:]
-    mask = (labels != IGNORE_INDEX).float()
-    weights = batch.get("loss_weights")
-    return mask if weights is None else mask * weights[:, 1:]
-
-
 def weighted_token_loss(logits: Any, labels: Any, weights: Any) -> Any:
     """Sum over the batch of ``weights[:, 1:]`` x next-token cross-entropy (float32; ``-100`` labels ignored).
 
@@ -85,7 +77,12 @@ def weighted_token_loss(logits: Any, labels: Any, weights: Any) -> Any:
     shift_labels = labels[:, 1:]
     ce = torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)),
                                            shift_labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none")
-    return (ce * weights[:, 1:].reshape(-1).to(ce.dtype) * (shift_labels.reshape(-1) != IGNORE_INDEX)).sum()
+    return (ce * weights[:, 1:].reshape(-1).to(ce.dtype)).sum()  # ignored labels have ce 0
+
+
+def answer_weight_sum(batch: dict[str, Any]) -> float:
+    """The sum of the weights of the predicted tokens (``labels[:, 1:]``, ignored ones left out) of a batch."""
+    return float((batch["loss_weights"][:, 1:] * (batch["labels"][:, 1:] != IGNORE_INDEX)).sum())
 
 
 def _load_sets(options: SFTOptions, convention: str) -> tuple[TrainingSet, TrainingSet | None]:
@@ -180,7 +177,7 @@ def _sft_step(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, micr
     denom = tokens.clamp(min=1)
     weighted = options.box_loss_weight != 1.0
     if weighted:  # the sum of the token weights of the step on all processes
-        local_w = sum(float(_answer_weights(b).sum()) for b in micro)
+        local_w = sum(answer_weight_sum(b) for b in micro)
         denom_w = accelerator.reduce(torch.tensor(local_w, device=device, dtype=torch.float32), reduction="sum")
         denom_w = denom_w.clamp(min=1e-8)
     world = accelerator.num_processes
