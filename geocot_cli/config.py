@@ -97,12 +97,22 @@ class TilingOptions:
         return cls(tile=tile, overlap=overlap, bands=bands, min_valid=min_valid)
 
 
+#: The repetition penalty the paper's chat script decodes RSThinker with; used for any model whose
+#: ``geocot.json`` does not name its own.
+PAPER_REPETITION_PENALTY = 1.1
+
+
 @dataclass(frozen=True)
 class GenerationOptions:
-    """How the model decodes: greedy by default, as the paper's chat script does."""
+    """How the model decodes: greedy by default, as the paper's chat script does.
+
+    repetition_penalty: ``None`` takes the model's own (the ``repetition_penalty`` key of its
+    ``geocot.json``, the value it was trained and aligned to decode with), else
+    :data:`PAPER_REPETITION_PENALTY`, the paper's chat script's 1.1.
+    """
 
     max_new_tokens: int = 1024
-    repetition_penalty: float = 1.1
+    repetition_penalty: float | None = None
     do_sample: bool = False
     temperature: float = 1.0
     top_p: float = 1.0
@@ -111,7 +121,7 @@ class GenerationOptions:
     def __post_init__(self) -> None:
         if self.max_new_tokens <= 0:
             raise ConfigError(f"max_new_tokens ({self.max_new_tokens}) must be > 0")
-        if self.repetition_penalty <= 0:
+        if self.repetition_penalty is not None and not self.repetition_penalty > 0:
             raise ConfigError(f"repetition_penalty ({self.repetition_penalty}) must be > 0")
         if self.batch_size <= 0:
             raise ConfigError(f"batch_size ({self.batch_size}) must be > 0; try --batch-size 4")

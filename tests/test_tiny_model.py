@@ -254,6 +254,30 @@ def test_generate_rejects_mismatched_batch(backend, images):
         backend.generate(images, ["one prompt"])
 
 
+def test_repetition_penalty_is_the_flag_else_the_models_own_else_the_papers(tiny_model, tmp_path, images):
+    info = {k: v for k, v in json.loads((tiny_model / "geocot.json").read_text()).items() if k != "repetition_penalty"}
+    plain = _linked_copy(tiny_model, tmp_path / "plain", info)
+    own = _linked_copy(tiny_model, tmp_path / "own", {**info, "repetition_penalty": 1.0})
+    gen = GenerationOptions(max_new_tokens=8)
+    assert HFBackend(plain, device="cpu", generation=gen)._generation_config().repetition_penalty == 1.1
+    declared = HFBackend(own, device="cpu", generation=gen)
+    assert declared._generation_config().repetition_penalty == 1.0
+    flagged = HFBackend(own, device="cpu", generation=GenerationOptions(max_new_tokens=8, repetition_penalty=1.3))
+    assert flagged._generation_config().repetition_penalty == 1.3
+    # the declared value is what decoding uses: the same text as asking for 1.0 explicitly
+    explicit = HFBackend(plain, device="cpu", generation=GenerationOptions(max_new_tokens=8, repetition_penalty=1.0))
+    prompts = ["How many ships are in the image?", "Detect every plane."]
+    assert declared.generate(images, prompts) == explicit.generate(images, prompts)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, "1.0", True, None])
+def test_a_bad_declared_repetition_penalty_is_a_clear_error(tiny_model, tmp_path, bad):
+    info = json.loads((tiny_model / "geocot.json").read_text())
+    folder = _linked_copy(tiny_model, tmp_path / "bad", {**info, "repetition_penalty": bad})
+    with pytest.raises(BackendError, match="repetition_penalty must be a number > 0"):
+        HFBackend(folder, device="cpu")
+
+
 def test_backend_box_convention_and_defaults(backend, tiny_model):
     assert backend.box_convention == "pixel"  # from geocot.json
     assert backend.name == f"hf:{tiny_model}"

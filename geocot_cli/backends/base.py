@@ -111,6 +111,32 @@ def read_geocot_json(model: str | Path) -> dict[str, Any]:
     return data
 
 
+def model_repetition_penalty(model: str | Path | None, given: float | None = None) -> float:
+    """The repetition penalty to decode ``model`` with: ``given`` > ``geocot.json`` > the paper's 1.1.
+
+    A model aligned by GRPO samples without a penalty, and its answers repeat the boxes and the
+    conclusion of its trace, so a small model can name its own (the bundled one says 1.0).
+    Raises :class:`BackendError` when ``geocot.json`` names a value that is not a number > 0.
+
+    >>> model_repetition_penalty("minglanga/RSThinker")
+    1.1
+    >>> model_repetition_penalty("minglanga/RSThinker", 1.0)
+    1.0
+    """
+    from ..config import PAPER_REPETITION_PENALTY
+
+    if given is not None:
+        return float(given)
+    if model is None:
+        return PAPER_REPETITION_PENALTY
+    value = read_geocot_json(model).get("repetition_penalty", PAPER_REPETITION_PENALTY)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+        raise BackendError(
+            f"{Path(model) / GEOCOT_JSON}: repetition_penalty must be a number > 0 such as 1.1, not {value!r}"
+        )
+    return float(value)
+
+
 def resolve_box_convention(model: str | Path | None, flag: str | None) -> str:
     """Return the box convention of ``model``: ``flag`` > ``geocot.json`` > known hub ids.
 

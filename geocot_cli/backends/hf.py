@@ -3,8 +3,8 @@
 :class:`HFBackend` loads a hub id or a local folder with ``AutoProcessor`` +
 ``AutoModelForImageTextToText`` (safetensors only; remote code only when asked), renders each
 (image, prompt) pair with the model's own chat template, generates in batches with left padding,
-greedily by default with repetition penalty 1.1 as the paper's chat script does, and decodes only
-the new tokens. Special tokens are dropped, but the text of ``<think>``, ``</think>``,
+greedily by default with repetition penalty 1.1 as the paper's chat script does (or the one the
+model's ``geocot.json`` names), and decodes only the new tokens. Special tokens are dropped, but the text of ``<think>``, ``</think>``,
 ``<answer>`` and ``</answer>`` is always kept, even where a tokenizer marks them special.
 
 Torch and transformers are imported inside this module's functions only.
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import GenerationOptions
 from ..errors import BackendError, ConfigError, ModelNotFoundError
-from .base import resolve_box_convention
+from .base import model_repetition_penalty, resolve_box_convention
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -186,7 +186,8 @@ class HFBackend:
     model: a hub id (``minglanga/RSThinker``) or a local folder written by ``save_pretrained``.
     device: ``auto`` (cuda, else mps, else cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
     dtype: ``auto`` (bfloat16 on a CUDA GPU that supports it, else float32), ``float32``,
-    ``bfloat16`` or ``float16``. generation: decoding options (greedy, repetition penalty 1.1,
+    ``bfloat16`` or ``float16``. generation: decoding options (greedy, the repetition penalty of
+    :func:`~geocot_cli.backends.base.model_repetition_penalty`,
     ``max_new_tokens``, ``batch_size`` tiles per forward pass). box_convention: overrides
     ``geocot.json`` and the known-id table (see :func:`~geocot_cli.backends.base.resolve_box_convention`).
     trust_remote_code: run the model repository's own Python code (only for models that need it).
@@ -211,6 +212,7 @@ class HFBackend:
         self.box_convention = resolve_box_convention(self.model_id, box_convention)
         self.name = f"hf:{self.model_id}"
         self.generation = generation
+        self.repetition_penalty = model_repetition_penalty(self.model_id, generation.repetition_penalty)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.processor, self.model = self._load(trust_remote_code)
@@ -275,7 +277,7 @@ class HFBackend:
         opts = self.generation
         cfg = copy.deepcopy(self.model.generation_config)
         cfg.max_new_tokens = opts.max_new_tokens
-        cfg.repetition_penalty = opts.repetition_penalty
+        cfg.repetition_penalty = self.repetition_penalty
         cfg.do_sample = opts.do_sample
         if opts.do_sample:
             cfg.temperature, cfg.top_p = opts.temperature, opts.top_p

@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..boxes import check_convention
-from ..config import GenerationOptions
+from ..config import PAPER_REPETITION_PENALTY, GenerationOptions
 from ..errors import BackendError, ConfigError
 
 if TYPE_CHECKING:
@@ -213,9 +213,10 @@ class OpenAIBackend:
         }
         if gen.do_sample and gen.top_p != 1.0:
             body["top_p"] = gen.top_p
-        if gen.repetition_penalty != 1.0:
+        penalty = PAPER_REPETITION_PENALTY if gen.repetition_penalty is None else gen.repetition_penalty
+        if penalty != 1.0:
             # Not in OpenAI's schema; vLLM and SGLang read it as an extra body field.
-            body["repetition_penalty"] = gen.repetition_penalty
+            body["repetition_penalty"] = penalty
         return body
 
     # -- one request ------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ Concurrency = Annotated[int, typer.Option("--concurrency", help="Requests in fli
 BoxConventionOpt = Annotated[Optional[str], typer.Option("--box-convention", help="How the model writes boxes: pixel, norm1000, norm100 or norm1 (default: read from the model folder).")]
 BatchSize = Annotated[int, typer.Option("--batch-size", help="Tiles per model call.")]
 MaxNewTokens = Annotated[int, typer.Option("--max-new-tokens", help="Most tokens the model may write per tile.")]
-RepetitionPenalty = Annotated[float, typer.Option("--repetition-penalty", help="Decoding repetition penalty (the paper's chat script uses 1.1).")]
+RepetitionPenalty = Annotated[Optional[float], typer.Option("--repetition-penalty", help="Decoding repetition penalty [default: the model's own (geocot.json), else 1.1 as the paper's chat script].", show_default=False)]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1, mps.")]
 Dtype = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16 or float16.")]
 TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code", help="Allow a model folder's own Python code to run (off by default).")]

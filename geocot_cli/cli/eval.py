@@ -47,7 +47,7 @@ def eval_command(
     api_key_env: ApiKeyEnv = "OPENAI_API_KEY",
     concurrency: Concurrency = 4,
     max_new_tokens: MaxNewTokens = 1024,
-    repetition_penalty: RepetitionPenalty = 1.1,
+    repetition_penalty: RepetitionPenalty = None,
     device: Device = "auto",
     dtype: Dtype = "auto",
     trust_remote_code: TrustRemoteCode = False,

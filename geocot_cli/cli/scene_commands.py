@@ -48,7 +48,7 @@ SHARED: tuple[tuple[str, object, object], ...] = (
     ("nms_iou", NmsIou, 0.5), ("model", ModelOpt, None), ("backend", BackendOpt, "hf"), ("base_url", BaseUrl, None),
     ("api_key_env", ApiKeyEnv, "OPENAI_API_KEY"), ("concurrency", Concurrency, 4),
     ("box_convention", BoxConventionOpt, None), ("batch_size", BatchSize, 4), ("max_new_tokens", MaxNewTokens, 1024),
-    ("repetition_penalty", RepetitionPenalty, 1.1), ("device", Device, "auto"), ("dtype", Dtype, "auto"),
+    ("repetition_penalty", RepetitionPenalty, None), ("device", Device, "auto"), ("dtype", Dtype, "auto"),
     ("trust_remote_code", TrustRemoteCode, False), ("resume", Resume, False), ("journal", JournalOpt, None),
     ("strict", Strict, False),
 )
@@ -75,7 +75,7 @@ class SceneArgs:
     box_convention: str | None = None
     batch_size: int = 4
     max_new_tokens: int = 1024
-    repetition_penalty: float = 1.1
+    repetition_penalty: float | None = None
     device: str = "auto"
     dtype: str = "auto"
     trust_remote_code: bool = False

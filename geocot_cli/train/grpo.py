@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..backends.base import model_repetition_penalty
 from ..evaluate import load_image
 from .advantages import group_advantages
 from .checkpoint import TrainState, check_resumable, find_checkpoint, load_checkpoint, read_trainer_state, save_checkpoint
@@ -174,9 +175,9 @@ def _generation_config(model: Any, options: GRPOOptions, pad_id: int, *, sample:
         cfg.do_sample, cfg.temperature, cfg.top_p = True, options.temperature, options.top_p
         cfg.top_k = options.top_k or None
         cfg.repetition_penalty = 1.0
-    else:  # evaluation decodes as `geocot ask` does: greedy, repetition penalty 1.1
+    else:  # evaluation decodes as `geocot ask` does: greedy, the model's repetition penalty
         cfg.do_sample, cfg.temperature, cfg.top_p, cfg.top_k = False, None, None, None
-        cfg.repetition_penalty = 1.1
+        cfg.repetition_penalty = model_repetition_penalty(options.model)
     return cfg
 
 
