@@ -69,9 +69,13 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path, help="folder for predictions and the table")
     parser.add_argument("--max-new-tokens", default="320")
     parser.add_argument("--batch-size", default="16")
+    parser.add_argument("--repetition-penalty", default=None,
+                        help="decode every arm with this (default: each model's own, else 1.1)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     extra = ["--max-new-tokens", args.max_new_tokens, "--batch-size", args.batch_size, "--no-meteor"]
+    if args.repetition_penalty is not None:
+        extra += ["--repetition-penalty", args.repetition_penalty]
     rows, raw = [], {}
     for item in args.models:
         label, _, model = item.partition("=")
@@ -86,7 +90,8 @@ def main() -> None:
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     table = "\n".join(lines) + "\n"
     n = next(iter(raw.values()))["n"]
-    table += f"\n{n} held-out samples ({args.data}), greedy decoding, max {args.max_new_tokens} new tokens.\n"
+    table += f"\n{n} held-out samples ({args.data}), greedy decoding, max {args.max_new_tokens} new tokens"
+    table += f", repetition penalty {args.repetition_penalty}.\n" if args.repetition_penalty else ".\n"
     sys.stdout.write(table)
     (args.out / "ablation.md").write_text(table, encoding="utf-8")
     (args.out / "ablation.json").write_text(json.dumps(raw, indent=2, default=str) + "\n", encoding="utf-8")
