@@ -5,8 +5,8 @@
 #   then 0-8) -> train grpo -> eval,
 #
 # plus the ablation's other arms (the untrained base, SFT without CoT on the same curriculum) on the
-# same held-out set, then install the GRPO model into geocot_cli/assets/demo-model (INSTALL=0 to
-# skip) and write the ablation table to $OUT/ablation/ablation.md. Runs on 2 CPU cores (times in
+# same held-out set, then install the GRPO model into geocot_cli/assets/demo-model (ASSET; INSTALL=0
+# to skip) and write the ablation table to $OUT/ablation/ablation.md. Runs on 2 CPU cores (times in
 # README.md; about 5 hours); every stage skips itself when its output is already there, so a
 # stopped run continues where it was (a stage cut in the middle starts that stage again).
 #
@@ -27,7 +27,7 @@ STEP_SCALE=${STEP_SCALE:-1}
 NOCOT=${NOCOT:-1}
 INSTALL=${INSTALL:-1}
 REPETITION_PENALTY=${REPETITION_PENALTY:-1.0}
-ASSET=geocot_cli/assets/demo-model
+ASSET=${ASSET:-geocot_cli/assets/demo-model}
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$THREADS
 mkdir -p "$OUT"
 stage() { printf '\n== %s  (%s)\n' "$1" "$(date +%H:%M:%S)" >&2; }
