@@ -7,7 +7,7 @@
 # plus the ablation's other arms (the untrained base, SFT without CoT on the same curriculum) on the
 # same held-out set, then install the GRPO model into geocot_cli/assets/demo-model (ASSET; INSTALL=0
 # to skip) and write the ablation table to $OUT/ablation/ablation.md. Runs on 2 CPU cores (times in
-# README.md; about 5 hours); every stage skips itself when its output is already there, so a
+# README.md; about 5.5 hours); every stage skips itself when its output is already there, so a
 # stopped run continues where it was (a stage cut in the middle starts that stage again).
 #
 # Usage: train/demo-model.sh [OUT]   (default out/demo-model). Environment: GEOCOT (the geocot
@@ -71,6 +71,7 @@ STAGES=(
   "few   few 1500 5e-4 $BOX_WEIGHT"
   "many-1 data 1200 5e-4 $BOX_WEIGHT"
   "many-2 data 2000 5e-4 $BOX_WEIGHT"
+  "many-3 data 1000 3e-4 $BOX_WEIGHT"
 )
 curriculum() {  # ARM (sft: Geo-CoT traces, sft-nocot: answer only)
   local arm=$1 suffix=""; [ "$arm" = sft-nocot ] && suffix=.nocot
