@@ -91,7 +91,7 @@ def main() -> None:
     table = "\n".join(lines) + "\n"
     n = next(iter(raw.values()))["n"]
     table += f"\n{n} held-out samples ({args.data}), greedy decoding, max {args.max_new_tokens} new tokens"
-    table += f", repetition penalty {args.repetition_penalty}.\n" if args.repetition_penalty else ".\n"
+    table += ".\n" if args.repetition_penalty is None else f", repetition penalty {args.repetition_penalty}.\n"
     sys.stdout.write(table)
     (args.out / "ablation.md").write_text(table, encoding="utf-8")
     (args.out / "ablation.json").write_text(json.dumps(raw, indent=2, default=str) + "\n", encoding="utf-8")

@@ -4,8 +4,9 @@
 ``AutoModelForImageTextToText`` (safetensors only; remote code only when asked), renders each
 (image, prompt) pair with the model's own chat template, generates in batches with left padding,
 greedily by default with repetition penalty 1.1 as the paper's chat script does (or the one the
-model's ``geocot.json`` names), and decodes only the new tokens. Special tokens are dropped, but the text of ``<think>``, ``</think>``,
-``<answer>`` and ``</answer>`` is always kept, even where a tokenizer marks them special.
+model's ``geocot.json`` names), and decodes only the new tokens. Special tokens are dropped, but the
+text of ``<think>``, ``</think>``, ``<answer>`` and ``</answer>`` is always kept, even where a
+tokenizer marks them special.
 
 Torch and transformers are imported inside this module's functions only.
 

@@ -161,7 +161,8 @@ def _placeholder_ids(model: Any) -> list[int]:
     return sorted({int(i) for i in ids if isinstance(i, int) and i >= 0})
 
 
-def _generation_config(model: Any, options: GRPOOptions, pad_id: int, *, sample: bool):
+def _generation_config(model: Any, options: GRPOOptions, pad_id: int, *, sample: bool, eval_penalty: float):
+    """Sampling for rollouts (no repetition penalty, so log-probabilities match), else greedy at ``eval_penalty``."""
     import copy
 
     cfg = copy.deepcopy(model.generation_config)
@@ -177,12 +178,12 @@ def _generation_config(model: Any, options: GRPOOptions, pad_id: int, *, sample:
         cfg.repetition_penalty = 1.0
     else:  # evaluation decodes as `geocot ask` does: greedy, the model's repetition penalty
         cfg.do_sample, cfg.temperature, cfg.top_p, cfg.top_k = False, None, None, None
-        cfg.repetition_penalty = model_repetition_penalty(options.model)
+        cfg.repetition_penalty = eval_penalty
     return cfg
 
 
 def _generate(accelerator: Any, model: Any, processor: Any, images: list[Any], prompts: list[str],
-              options: GRPOOptions, *, sample: bool) -> tuple[dict[str, Any], Any]:
+              options: GRPOOptions, *, sample: bool, eval_penalty: float) -> tuple[dict[str, Any], Any]:
     """Prompt inputs (left-padded) and the generated token ids (rows x new tokens)."""
     import torch
 
@@ -192,7 +193,8 @@ def _generate(accelerator: Any, model: Any, processor: Any, images: list[Any], p
         inputs["pixel_values"] = inputs["pixel_values"].to(unwrapped.dtype)
     was_training = unwrapped.training
     unwrapped.eval()
-    cfg = _generation_config(unwrapped, options, processor.tokenizer.pad_token_id, sample=sample)
+    cfg = _generation_config(unwrapped, options, processor.tokenizer.pad_token_id, sample=sample,
+                             eval_penalty=eval_penalty)
     with torch.no_grad(), accelerator.autocast():
         seqs = unwrapped.generate(**inputs, generation_config=cfg)
     if was_training:
@@ -217,6 +219,7 @@ def train_grpo(
     from ..backends.hf import decode_completions
 
     convention = model_convention(options)
+    eval_penalty = model_repetition_penalty(options.model)  # a bad geocot.json fails before training
     data = load_training_samples(options.data, need_trace=False)  # every sample checked before loading
     if options.eval_data:
         train, held = data, load_training_samples(options.eval_data, need_trace=False)
@@ -258,7 +261,7 @@ def train_grpo(
         rep_prompts = [p for p in prompts for _ in range(k)]
         timer = Timer()
         inputs, completion_ids = _generate(accelerator, model, processor, rep_images, rep_prompts, options,
-                                           sample=sample)
+                                           sample=sample, eval_penalty=eval_penalty)
         gen_time = timer.lap()
         texts = decode_completions(tokenizer, completion_ids.tolist(), eos_ids)
         columns = ground_truth_columns(samples, [im.size for im in images], convention, repeat=k)
