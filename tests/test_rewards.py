@@ -210,6 +210,33 @@ def test_faithfulness_reward(task, grounding, answer, truth, expected):
     assert got == [pytest.approx(expected)]
 
 
+@pytest.mark.parametrize("grounding, answer, truth, precision, f1", [
+    # cites 1 of 4 real ships and says 1: consistent, precision 1 but recall 1/4 (F1 0.4)
+    ("1. ship [0,0,10,10]: a ship.", "1",
+     {"count": 4, "boxes": [[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10], [0, 40, 10, 50]]},
+     1.0, (1 + 0.4) / 2),
+    # cites all 4 and says 4: both ways a perfect 1
+    ("1. ship [0,0,10,10]: a.\n2. ship [20,0,30,10]: b.\n3. ship [40,0,50,10]: c.\n4. ship [0,40,10,50]: d.", "4",
+     {"count": 4, "boxes": [[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10], [0, 40, 10, 50]]}, 1.0, 1.0),
+    # 2 cited, 1 real, 1 in the truth: precision 1/2, recall 1, F1 2/3
+    ("1. ship [0,0,10,10]: a.\n2. ship [40,40,50,50]: b.", "2", {"count": 1, "boxes": [[0, 0, 10, 10]]},
+     (1 + 0.5) / 2, (1 + 2 / 3) / 2),
+    # cites nothing where there is something: 0 for the evidence both ways
+    ("Nothing to ground.", "0", {"count": 2, "boxes": [[0, 0, 10, 10], [20, 0, 30, 10]]}, 0.5, 0.5),
+])
+def test_faithfulness_f1_pays_for_the_objects_left_out(grounding, answer, truth, precision, f1):
+    cols = {k: [v] for k, v in truth.items()}
+    c = [trace(answer, grounding)]
+    assert faithfulness_reward(c, task=["count"], image_size=[[64, 64]], **cols) == [pytest.approx(precision)]
+    got = faithfulness_reward(c, evidence="f1", task=["count"], image_size=[[64, 64]], **cols)
+    assert got == [pytest.approx(f1)]
+
+
+def test_faithfulness_evidence_must_be_known():
+    with pytest.raises(ValueError, match="precision, f1"):
+        faithfulness_reward([trace("1")], evidence="recall", task=["count"], count=[1])
+
+
 def test_faithfulness_reward_is_none_without_anything_to_check():
     assert faithfulness_reward([trace("a harbor")], task=["caption"], captions=[["a harbor"]]) == [None]
 
@@ -224,3 +251,11 @@ def test_default_rewards_follow_the_options_weights():
     # the count reward carries alpha = 2 and keeps a name TRL can log
     assert rewards["count"].func(["<answer>3</answer>"], count=[4]) == [0.5]
     assert rewards["count"].func.__name__ == "count_reward"
+    # faithfulness follows faithfulness_evidence
+    f1 = {r.name: r for r in default_rewards(GRPOOptions(model="m", data="d", out="o", caption_meteor=False,
+                                                         faithfulness_evidence="f1"))}["faithfulness"]
+    under = trace("1", "1. ship [0,0,10,10]: a ship.")
+    truth = {"task": ["count"], "count": [2], "boxes": [[[0, 0, 10, 10], [20, 0, 30, 10]]], "image_size": [[64, 64]]}
+    assert rewards["faithfulness"].func([under], **truth) == [1.0]
+    assert f1.func([under], **truth) == [pytest.approx((1 + 2 / 3) / 2)]
+    assert f1.func.__name__ == "faithfulness_reward"

@@ -29,6 +29,7 @@ REQUIRED = {"model": "m", "data": "d.jsonl", "out": "o"}
     (GRPOOptions, {"beta": -0.1}, "beta (-0.1) must be >= 0"),
     (GRPOOptions, {"epsilon": 1.5}, "epsilon (1.5) must be in (0, 1)"),
     (GRPOOptions, {"loss_type": "dapo"}, "loss_type 'dapo' is unknown"),
+    (GRPOOptions, {"faithfulness_evidence": "recall"}, "faithfulness_evidence 'recall' is unknown; use precision or f1"),
     (GRPOOptions, {"caption_mix": (1.0, 0.0)}, "caption_mix (1.0, 0.0) must be four weights"),
     (GRPOOptions, {"count_weight": -1.0}, "count_weight (-1.0) must be >= 0"),
 ])

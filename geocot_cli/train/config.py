@@ -231,6 +231,9 @@ class GRPOOptions(TrainOptions):
     faithfulness_weight: float = _opt(
         0.25, "Weight of the faithfulness reward (answer agrees with the grounded boxes; cited boxes are real).",
         "Rewards")
+    faithfulness_evidence: str = _opt(
+        "precision", "What the faithfulness reward pays for in cited boxes: precision (the share that are real) "
+        "or f1 (precision and recall; citing fewer boxes no longer pays).", "Rewards")
     count_alpha: float = _opt(1.0, "a in the counting reward 1 - a|n - gt| / max(n, gt) (clipped at 0).", "Rewards")
     detect_redundancy_penalty: float = _opt(
         0.5, "Detection reward = mAP@0.5 - p x (unmatched boxes / predicted boxes); p is this value.", "Rewards")
@@ -257,6 +260,7 @@ class GRPOOptions(TrainOptions):
         if self.beta < 0:
             raise ConfigError(f"beta ({self.beta}) must be >= 0; try --beta 0.04")
         _choice(self, "loss_type", LOSS_TYPES)
+        _choice(self, "faithfulness_evidence", ("precision", "f1"))
         if self.mini_batch_size is not None and self.mini_batch_size < 1:
             raise ConfigError(f"mini_batch_size ({self.mini_batch_size}) must be >= 1")
         for name in ("vqa_weight", "classify_weight", "ground_weight", "count_weight", "detect_weight",

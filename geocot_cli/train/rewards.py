@@ -33,7 +33,8 @@ format          1.0 for a full Geo-CoT trace (``<think>`` with Planning, Groundi
 faithfulness    mean of (a) the answer agrees with the grounded boxes (count = number of distinct boxes,
                 detect = the same boxes, ground = a grounded box; audit of :mod:`geocot_cli.audit`) and
                 (b) the fraction of cited boxes that are real objects (IoU >= 0.5 with a ground-truth box;
-                citing nothing scores 1 only when there is nothing), times ``1 / (1 + duplicates +
+                citing nothing scores 1 only when there is nothing; with ``faithfulness_evidence: f1``,
+                the F1 of cited boxes against the ground truth, which also pays for recall), times ``1 / (1 + duplicates +
                 boxes outside the image + invalid boxes)``; None when neither (a) nor (b) applies
 ============== =========================================================================================
 
@@ -56,6 +57,7 @@ from typing import Any
 from .. import metrics as M
 
 __all__ = [
+    "FAITHFULNESS_EVIDENCE",
     "CaptionReward",
     "RewardFunc",
     "WeightedReward",
@@ -455,14 +457,29 @@ def format_reward(completions: Sequence[Any], **kw: Any) -> list[float]:
     return out
 
 
-def faithfulness_reward(completions: Sequence[Any], **kw: Any) -> list[float | None]:
+#: What part (b) of the faithfulness reward pays for: ``precision`` (the share of cited boxes that are
+#: real) or ``f1`` (that, and the share of real objects cited; citing fewer boxes no longer pays).
+FAITHFULNESS_EVIDENCE = ("precision", "f1")
+
+
+def faithfulness_reward(completions: Sequence[Any], *, evidence: str = "precision",
+                        **kw: Any) -> list[float | None]:
     """Is the answer backed by the evidence, and is the evidence real? (see the module table).
+
+    ``evidence="f1"`` scores part (b) as the F1 of the cited boxes against the ground truth (one-to-one
+    matches at IoU >= 0.5) instead of their precision, so a trace that cites one sure ship out of
+    four no longer scores as well as one that cites all four.
 
     >>> trace = "<think>Planning: count.\\nGrounding:\\n1. ship [0,0,10,10]: a ship.\\nSynthesis: 1.</think>"
     >>> faithfulness_reward([trace + "<answer>1</answer>", trace + "<answer>2</answer>"],
     ...                     task=["count", "count"], count=[1, 1], boxes=[[[0, 0, 10, 10]]] * 2)
     [1.0, 0.5]
+    >>> faithfulness_reward([trace + "<answer>1</answer>"], evidence="f1", task=["count"], count=[2],
+    ...                     boxes=[[[0, 0, 10, 10], [50, 50, 60, 60]]])
+    [0.8333333333333333]
     """
+    if evidence not in FAITHFULNESS_EVIDENCE:
+        raise ValueError(f"evidence {evidence!r} must be one of {', '.join(FAITHFULNESS_EVIDENCE)}")
     scored = score_completions(completions, **kw)
     out: list[float | None] = []
     for s in scored:
@@ -470,10 +487,14 @@ def faithfulness_reward(completions: Sequence[Any], **kw: Any) -> list[float | N
         if s.audit.consistent is not None:
             parts.append(1.0 if s.audit.consistent else 0.0)
         if s.gt_boxes is not None:
-            if s.cited_precision is not None:
+            if s.cited_precision is None:
+                parts.append(0.0 if s.gt_boxes else 1.0)
+            elif evidence == "precision":
                 parts.append(float(s.cited_precision))
             else:
-                parts.append(0.0 if s.gt_boxes else 1.0)
+                cited = s.audit.distinct
+                matched = round(s.cited_precision * cited)
+                parts.append(2.0 * matched / (cited + len(s.gt_boxes)))
         if not parts:
             out.append(None)
             continue
@@ -514,6 +535,7 @@ def default_rewards(options: Any, caption_corpus: Sequence[Sequence[str]] | None
         ("caption", CaptionReward(caption_corpus, mix=options.caption_mix, meteor=options.caption_meteor),
          options.caption_weight),
         ("format", format_reward, options.format_weight),
-        ("faithfulness", faithfulness_reward, options.faithfulness_weight),
+        ("faithfulness", _named(faithfulness_reward, "faithfulness_reward",
+                                evidence=options.faithfulness_evidence), options.faithfulness_weight),
     ]
     return [WeightedReward(name, func, float(w)) for name, func, w in table if w > 0]
