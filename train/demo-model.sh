@@ -8,7 +8,8 @@
 # same held-out set, then install the GRPO model into geocot_cli/assets/demo-model (ASSET; INSTALL=0
 # to skip) and write the ablation table to $OUT/ablation/ablation.md. Runs on 2 CPU cores (times in
 # README.md; about 5.5 hours); every stage skips itself when its output is already there, so a
-# stopped run continues where it was (a stage cut in the middle starts that stage again).
+# stopped run continues where it was (a stage cut in the middle goes on from its newest checkpoint:
+# SFT saves every 500 steps, GRPO every 40).
 #
 # Usage: train/demo-model.sh [OUT]   (default out/demo-model). Environment: GEOCOT (the geocot
 # command), THREADS (torch threads per training process, default 1), BOX_WEIGHT (--box-loss-weight
@@ -73,6 +74,9 @@ STAGES=(
   "many-2 data 2000 5e-4 $BOX_WEIGHT"
   "many-3 data 1000 3e-4 $BOX_WEIGHT"
 )
+again() {  # DIR -> how a stage that was stopped goes on: from its newest checkpoint, else from the start
+  if compgen -G "$1/checkpoints/checkpoint-*" > /dev/null; then echo "--resume latest"; else echo "--overwrite"; fi
+}
 curriculum() {  # ARM (sft: Geo-CoT traces, sft-nocot: answer only)
   local arm=$1 suffix=""; [ "$arm" = sft-nocot ] && suffix=.nocot
   local prev="$OUT/base" name data steps lr bw
@@ -82,7 +86,8 @@ curriculum() {  # ARM (sft: Geo-CoT traces, sft-nocot: answer only)
     if [ ! -f "$OUT/$arm-$name/config.json" ]; then
       stage "train $arm, stage $name: $steps steps on $data$suffix, lr $lr, box weight $bw"
       "$GEOCOT" train sft --config train/demo.yaml --model "$prev" --data "$OUT/$data/sft$suffix.jsonl" \
-        --out "$OUT/$arm-$name" --max-steps "$steps" --learning-rate "$lr" --box-loss-weight "$bw" --overwrite
+        --out "$OUT/$arm-$name" --max-steps "$steps" --learning-rate "$lr" --box-loss-weight "$bw" \
+        $(again "$OUT/$arm-$name")
     fi
     prev="$OUT/$arm-$name"
   done
@@ -97,7 +102,7 @@ for pid in "${pids[@]}"; do wait "$pid" || { echo "the no-CoT arm failed: $OUT/s
 if [ ! -f "$OUT/grpo/config.json" ]; then
   stage "train grpo, $GRPO_STEPS steps"
   "$GEOCOT" train grpo --config train/demo.yaml --max-steps "$GRPO_STEPS" --model "$OUT/sft" \
-    --data "$OUT/data/sft.rl.jsonl" --out "$OUT/grpo" --overwrite
+    --data "$OUT/data/sft.rl.jsonl" --out "$OUT/grpo" $(again "$OUT/grpo")
 fi
 
 # 5. the ablation on the held-out set
