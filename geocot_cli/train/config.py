@@ -53,6 +53,9 @@ LR_SCHEDULES = ("constant", "linear", "cosine")
 MIXED_PRECISION = ("no", "fp16", "bf16")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 LOSS_TYPES = ("grpo", "token")
+#: What part (b) of the GRPO faithfulness reward pays for: ``precision`` (the share of cited boxes that
+#: are real) or ``f1`` (that, and the share of real objects cited; citing fewer boxes no longer pays).
+FAITHFULNESS_EVIDENCE = ("precision", "f1")
 
 
 def _opt(default: Any, help: str, panel: str = "Training") -> Any:
@@ -260,7 +263,7 @@ class GRPOOptions(TrainOptions):
         if self.beta < 0:
             raise ConfigError(f"beta ({self.beta}) must be >= 0; try --beta 0.04")
         _choice(self, "loss_type", LOSS_TYPES)
-        _choice(self, "faithfulness_evidence", ("precision", "f1"))
+        _choice(self, "faithfulness_evidence", FAITHFULNESS_EVIDENCE)
         if self.mini_batch_size is not None and self.mini_batch_size < 1:
             raise ConfigError(f"mini_batch_size ({self.mini_batch_size}) must be >= 1")
         for name in ("vqa_weight", "classify_weight", "ground_weight", "count_weight", "detect_weight",

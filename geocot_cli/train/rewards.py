@@ -34,8 +34,9 @@ faithfulness    mean of (a) the answer agrees with the grounded boxes (count = n
                 detect = the same boxes, ground = a grounded box; audit of :mod:`geocot_cli.audit`) and
                 (b) the fraction of cited boxes that are real objects (IoU >= 0.5 with a ground-truth box;
                 citing nothing scores 1 only when there is nothing; with ``faithfulness_evidence: f1``,
-                the F1 of cited boxes against the ground truth, which also pays for recall), times ``1 / (1 + duplicates +
-                boxes outside the image + invalid boxes)``; None when neither (a) nor (b) applies
+                the F1 of cited boxes against the ground truth, which also pays for recall), times
+                ``1 / (1 + duplicates + boxes outside the image + invalid boxes)``; None when neither (a)
+                nor (b) applies
 ============== =========================================================================================
 
 >>> count_reward(["<answer>3</answer>", "<answer>4</answer>", "no idea"], count=[4, 4, 4])
@@ -55,6 +56,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import metrics as M
+from .config import FAITHFULNESS_EVIDENCE
 
 __all__ = [
     "FAITHFULNESS_EVIDENCE",
@@ -455,11 +457,6 @@ def format_reward(completions: Sequence[Any], **kw: Any) -> list[float]:
         else:
             out.append(0.0)
     return out
-
-
-#: What part (b) of the faithfulness reward pays for: ``precision`` (the share of cited boxes that are
-#: real) or ``f1`` (that, and the share of real objects cited; citing fewer boxes no longer pays).
-FAITHFULNESS_EVIDENCE = ("precision", "f1")
 
 
 def faithfulness_reward(completions: Sequence[Any], *, evidence: str = "precision",
