@@ -59,3 +59,30 @@ def test_synth_backfill_sft_grpo_ask_eval(tiny_model, tmp_path, runner):
                                    "cpu", "--json"])
     assert res.exit_code == 0, res.output
     assert len(preds.read_text().splitlines()) == 2
+
+
+def test_demo_model_script_resumes_a_stopped_stage_from_its_newest_checkpoint(tmp_path):
+    """`make demo-model` reruns a stage cut in the middle with --resume latest, and a fresh one with --overwrite."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "train" / "demo-model.sh"
+    helper = "\n".join(_function(script.read_text(), "again"))
+    stage = tmp_path / "sft-one-1"
+
+    def again() -> str:
+        return subprocess.run(["bash", "-c", helper + '\nagain "$1"', "again", str(stage)],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    assert again() == "--overwrite"                      # never started
+    (stage / "checkpoints").mkdir(parents=True)
+    assert again() == "--overwrite"                      # started, no checkpoint yet
+    (stage / "checkpoints" / "checkpoint-000500").mkdir()
+    assert again() == "--resume latest"
+
+
+def _function(text: str, name: str) -> list[str]:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{name}() {{"))
+    end = next(i for i in range(start, len(lines)) if lines[i] == "}")
+    return lines[start:end + 1]
