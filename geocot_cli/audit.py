@@ -36,7 +36,7 @@ from .metrics import box_iou, greedy_matches
 from .trace import Trace, parse_count
 from .types import TASKS, ImageSize, PixelBox
 
-__all__ = ["DUPLICATE_IOU", "Audit", "audit_trace", "cited_precision", "distinct_boxes"]
+__all__ = ["DUPLICATE_IOU", "Audit", "audit_trace", "cited_matches", "cited_precision", "distinct_boxes"]
 
 #: IoU at or above which two boxes of one trace are taken to be the same object.
 DUPLICATE_IOU = 0.9
@@ -203,6 +203,20 @@ def _consistency(trace: Trace, task: str, distinct: list[PixelBox], found: list[
     return False
 
 
+def cited_matches(trace: Trace, gt_boxes: Sequence[Sequence[float]], iou: float = 0.5) -> int | None:
+    """How many distinct grounded boxes match a ground-truth pixel box at IoU >= ``iou``.
+
+    Matching is greedy and one-to-one (highest IoU first); ``None`` when the trace cites no box.
+
+    >>> from geocot_cli.trace import parse_trace
+    >>> t = parse_trace("<think>Grounding: ship [0,0,10,10], ship [50,50,60,60]</think><answer>2</answer>")
+    >>> cited_matches(t, [(1, 1, 10, 10)])
+    1
+    """
+    cited = _cited(trace, gt_boxes, iou)
+    return None if cited is None else cited[0]
+
+
 def cited_precision(trace: Trace, gt_boxes: Sequence[Sequence[float]], iou: float = 0.5) -> float | None:
     """Fraction of distinct grounded boxes that match a ground-truth pixel box at IoU >= ``iou``.
 
@@ -213,8 +227,14 @@ def cited_precision(trace: Trace, gt_boxes: Sequence[Sequence[float]], iou: floa
     >>> cited_precision(t, [(1, 1, 10, 10)])
     0.5
     """
+    cited = _cited(trace, gt_boxes, iou)
+    return None if cited is None else cited[0] / cited[1]
+
+
+def _cited(trace: Trace, gt_boxes: Sequence[Sequence[float]], iou: float) -> tuple[int, int] | None:
+    """(matched, distinct) grounded boxes against ``gt_boxes``; None when the trace cites no box."""
     distinct, _ = distinct_boxes([e.box for e in trace.grounded])
     if not distinct:
         return None
     gt = [tuple(float(v) for v in b) for b in gt_boxes]
-    return greedy_matches(distinct, gt, iou) / len(distinct)  # type: ignore[arg-type]
+    return greedy_matches(distinct, gt, iou), len(distinct)  # type: ignore[arg-type]

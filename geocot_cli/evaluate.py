@@ -172,8 +172,15 @@ class Scored:
     answer: str | None
     value: Any
     audit: Audit
-    cited_precision: float | None
+    #: distinct grounded boxes matching a ground-truth box one-to-one at IoU >= 0.5 (None: no ground-truth
+    #: boxes, or nothing cited)
+    cited_matched: int | None
     gt_boxes: tuple[PixelBox, ...] | None
+
+    @property
+    def cited_precision(self) -> float | None:
+        """Share of the distinct grounded boxes that are real objects (None: nothing to check)."""
+        return None if self.cited_matched is None else self.cited_matched / self.audit.distinct
 
     def summary(self) -> dict[str, Any]:
         """The per-answer audit written next to each prediction (for people; never re-read)."""
@@ -188,7 +195,7 @@ class Scored:
 
 def score_one(p: Prediction) -> Scored:
     """Parse ``p.trace`` and audit it; ``value`` is what the task's metric takes (None: no answer)."""
-    from .audit import audit_trace, cited_precision
+    from .audit import audit_trace, cited_matches
     from .trace import parse_count, parse_trace
 
     trace = parse_trace(p.trace, p.box_convention, p.image_size)
@@ -205,8 +212,8 @@ def score_one(p: Prediction) -> Scored:
         elif p.task == "detect":
             value = list(trace.answer_boxes)
     gt = _gt_boxes(p)
-    precision = None if gt is None else cited_precision(trace, gt)
-    return Scored(answer=answer, value=value, audit=audit, cited_precision=precision, gt_boxes=gt)
+    matched = None if gt is None else cited_matches(trace, gt)
+    return Scored(answer=answer, value=value, audit=audit, cited_matched=matched, gt_boxes=gt)
 
 
 def _gt_boxes(p: Prediction) -> tuple[PixelBox, ...] | None:
@@ -262,9 +269,9 @@ def summarize_audit(scored: Sequence[Scored]) -> AuditSummary:
     checked = [s.audit.consistent for s in scored if s.audit.consistent is not None]
     cited = matched = 0
     for s in scored:
-        if s.cited_precision is not None:
+        if s.cited_matched is not None:
             cited += s.audit.distinct
-            matched += round(s.cited_precision * s.audit.distinct)
+            matched += s.cited_matched
     return AuditSummary(
         n=n,
         format_ok=frac(sum(s.audit.format_ok for s in scored)),

@@ -484,14 +484,12 @@ def faithfulness_reward(completions: Sequence[Any], *, evidence: str = "precisio
         if s.audit.consistent is not None:
             parts.append(1.0 if s.audit.consistent else 0.0)
         if s.gt_boxes is not None:
-            if s.cited_precision is None:
+            if s.cited_matched is None:
                 parts.append(0.0 if s.gt_boxes else 1.0)
             elif evidence == "precision":
                 parts.append(float(s.cited_precision))
             else:
-                cited = s.audit.distinct
-                matched = round(s.cited_precision * cited)
-                parts.append(2.0 * matched / (cited + len(s.gt_boxes)))
+                parts.append(2.0 * s.cited_matched / (s.audit.distinct + len(s.gt_boxes)))
         if not parts:
             out.append(None)
             continue
