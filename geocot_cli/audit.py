@@ -8,6 +8,9 @@
   *count*: the number in the answer equals the number of distinct grounded boxes;
   *detect*: the answer boxes and the grounded boxes are the same set (one-to-one at IoU >= 0.9);
   *ground*: the answer box is one of the grounded boxes (IoU >= 0.9);
+  for count and detect, given the ``classes`` the question asks about, only the grounded boxes
+  labelled with one of them (or unlabelled) count: context boxes of other classes are allowed,
+  but "how many ships?" answered 2 from two boxes labelled storage tank is inconsistent;
 - **box hygiene**: duplicates (a grounded box identical to an earlier one, or with IoU >= 0.9 to
   an earlier distinct one: NMS in trace order, so a chain of overlaps is not one object),
   boxes outside the image, invalid boxes (malformed, non-finite or zero-area).
@@ -33,6 +36,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .metrics import box_iou, greedy_matches
+from .questions import class_key, label_matches
 from .trace import Trace, parse_count
 from .types import TASKS, ImageSize, PixelBox
 
@@ -48,8 +52,9 @@ class Audit:
     """The audit of one trace.
 
     ``consistent`` is ``None`` when the task has no answer-evidence check or the trace has no
-    answer; ``distinct`` is the number of distinct grounded boxes; ``problems`` holds the trace's
-    own problems followed by what the audit found.
+    answer; ``distinct`` is the number of distinct grounded boxes; ``off_class`` how many of them
+    carry the label of a class the question did not ask about (0 when no classes were given);
+    ``problems`` holds the trace's own problems followed by what the audit found.
 
     >>> Audit(format_ok=True, consistent=True, duplicates=0, out_of_image=0, invalid_boxes=0, problems=()).ok
     True
@@ -62,6 +67,7 @@ class Audit:
     invalid_boxes: int
     problems: tuple[str, ...]
     distinct: int = 0
+    off_class: int = 0
 
     @property
     def ok(self) -> bool:
@@ -133,17 +139,26 @@ def _zero_area(box: PixelBox) -> bool:
     return not (box[2] - box[0] > 0 and box[3] - box[1] > 0)
 
 
-def audit_trace(trace: Trace, task: str, image_size: ImageSize = (800, 800)) -> Audit:
+def audit_trace(
+    trace: Trace, task: str, image_size: ImageSize = (800, 800), classes: Sequence[str] | None = None
+) -> Audit:
     """Audit ``trace`` as an answer to ``task`` on an image of ``image_size`` (w, h) pixels.
 
     A box counts as outside the image when the parser clipped it, or when it reaches beyond
-    ``image_size`` by more than half a pixel (a trace parsed for another size).
+    ``image_size`` by more than half a pixel (a trace parsed for another size). ``classes``: what
+    a count or detect question asks about (:func:`~geocot_cli.questions.plan_question`); the
+    answer is then checked against the grounded boxes of those classes only.
 
     >>> from geocot_cli.trace import parse_trace
     >>> t = parse_trace("<think>Planning: find it.\\nGrounding: a plane at [10,10,50,50].\\n"
     ...                 "Synthesis: one plane.</think><answer>[10,10,50,51]</answer>")
     >>> audit_trace(t, "ground", (800, 800)).consistent, audit_trace(t, "vqa", (800, 800)).consistent
     (True, None)
+    >>> t = parse_trace("<think>Planning: count ships.\\nGrounding:\\n1. storage tank [0,0,9,9]: round.\\n"
+    ...                 "2. storage tank [20,0,29,9]: round.\\nSynthesis: 2.</think><answer>2</answer>")
+    >>> a = audit_trace(t, "count", (64, 64), classes=["ship"])
+    >>> a.consistent, a.off_class, a.problems[-1]
+    (False, 2, 'answer says 2 but 0 distinct ship boxes are grounded (2 more of other classes: storage tank)')
     """
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
@@ -158,7 +173,13 @@ def audit_trace(trace: Trace, task: str, image_size: ImageSize = (800, 800)) -> 
     found: list[str] = []
     if duplicates:
         found.append(f"{duplicates} duplicate grounded box{'es' if duplicates > 1 else ''} (IoU >= {DUPLICATE_IOU})")
-    consistent = _consistency(trace, task, distinct, found)
+    on_class, off_labels = distinct, []
+    if classes and task in ("count", "detect"):
+        on = [e.box for e in trace.grounded if not e.label.strip() or label_matches(e.label, classes)]
+        on_class, _ = distinct_boxes(on)
+        off_labels = [e.label for e in trace.grounded if e.label.strip() and not label_matches(e.label, classes)]
+    off = len(distinct) - len(on_class)
+    consistent = _consistency(trace, task, on_class, found, _what(classes), off, off_labels)
     return Audit(
         format_ok=trace.format_ok,
         consistent=consistent,
@@ -167,19 +188,32 @@ def audit_trace(trace: Trace, task: str, image_size: ImageSize = (800, 800)) -> 
         invalid_boxes=invalid,
         problems=tuple(trace.problems) + tuple(found),
         distinct=len(distinct),
+        off_class=off,
     )
 
 
-def _consistency(trace: Trace, task: str, distinct: list[PixelBox], found: list[str]) -> bool | None:
+def _what(classes: Sequence[str] | None) -> str:
+    """How a message names the boxes checked: ``'ship '``, ``'ship or plane '``, ``''`` (no classes)."""
+    return " or ".join(dict.fromkeys(class_key(str(c).replace("_", " ")) for c in classes)) + " " if classes else ""
+
+
+def _consistency(
+    trace: Trace, task: str, distinct: list[PixelBox], found: list[str],
+    what: str = "", off: int = 0, off_labels: Sequence[str] = (),
+) -> bool | None:
     if task not in ("count", "detect", "ground") or trace.answer is None:
         return None
+    others = ""
+    if off:
+        names = ", ".join(dict.fromkeys(class_key(lab.replace("_", " ")) for lab in off_labels))
+        others = f" ({off} more of other classes: {names})"
     if task == "count":
         n = parse_count(trace.answer)
         if n is None:
             found.append(f"count answer {trace.answer[:40]!r} states no number")
             return False
         if n != len(distinct):
-            found.append(f"answer says {n} but {len(distinct)} distinct boxes are grounded")
+            found.append(f"answer says {n} but {len(distinct)} distinct {what}boxes are grounded{others}")
             return False
         return True
     if task == "detect":
@@ -188,7 +222,7 @@ def _consistency(trace: Trace, task: str, distinct: list[PixelBox], found: list[
         if matched == len(answer) == len(distinct):
             return True
         found.append(
-            f"answer has {len(answer)} distinct boxes, grounding has {len(distinct)}; "
+            f"answer has {len(answer)} distinct boxes, grounding has {len(distinct)}{' ' + what + 'boxes' if what else ''}{others}; "
             f"{matched} match at IoU >= {DUPLICATE_IOU}"
         )
         return False

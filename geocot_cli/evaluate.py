@@ -49,6 +49,7 @@ __all__ = [
     "TASK_METRICS",
     "AuditSummary",
     "Prediction",
+    "asked_classes",
     "Report",
     "Scored",
     "TaskReport",
@@ -187,7 +188,7 @@ class Scored:
         a = self.audit
         return {
             "answer": self.answer, "format_ok": a.format_ok, "consistent": a.consistent,
-            "distinct_boxes": a.distinct, "duplicates": a.duplicates, "out_of_image": a.out_of_image,
+            "distinct_boxes": a.distinct, "off_class_boxes": a.off_class, "duplicates": a.duplicates, "out_of_image": a.out_of_image,
             "invalid_boxes": a.invalid_boxes, "cited_precision": self.cited_precision,
             "problems": list(a.problems),
         }
@@ -199,7 +200,7 @@ def score_one(p: Prediction) -> Scored:
     from .trace import parse_count, parse_trace
 
     trace = parse_trace(p.trace, p.box_convention, p.image_size)
-    audit = audit_trace(trace, p.task, p.image_size)
+    audit = audit_trace(trace, p.task, p.image_size, asked_classes(p.task, p.question, p.truth))
     answer = trace.answer
     value: Any = None
     if answer is not None:
@@ -214,6 +215,25 @@ def score_one(p: Prediction) -> Scored:
     gt = _gt_boxes(p)
     matched = None if gt is None else cited_matches(trace, gt)
     return Scored(answer=answer, value=value, audit=audit, cited_matched=matched, gt_boxes=gt)
+
+
+def asked_classes(task: str, question: str, truth: Mapping[str, Any] | None = None) -> list[str] | None:
+    """The classes a count or detect question asks about, as ``ask`` finds them in the question
+    (``truth["class"]`` when the question names none); None for other tasks or none found.
+
+    >>> asked_classes("count", "How many storage tanks are there?"), asked_classes("detect", "", {"class": "ship"})
+    (['storage tank'], ['ship'])
+    >>> asked_classes("vqa", "How many ships?") is None
+    True
+    """
+    from .questions import question_classes
+
+    if task not in ("count", "detect"):
+        return None
+    found = question_classes(question) if question else None
+    if not found and truth and truth.get("class"):
+        found = [str(truth["class"])]
+    return found or None
 
 
 def _gt_boxes(p: Prediction) -> tuple[PixelBox, ...] | None:
@@ -242,7 +262,9 @@ class AuditSummary:
     answer equals their grounded evidence. ``cited_precision``: of the ``cited_boxes`` distinct
     boxes cited where ground truth is known, the fraction matching a ground-truth box at IoU >= 0.5
     (one-to-one). ``duplicates``, ``out_of_image``, ``invalid_boxes``: box counts;
-    ``with_duplicates``: fraction of traces citing a box twice.
+    ``with_duplicates``: fraction of traces citing a box twice. ``off_class``: distinct grounded boxes
+    of count and detect traces labelled with a class other than the one the question asks about
+    (context is allowed; the consistency check leaves them out).
     """
 
     n: int
@@ -256,6 +278,7 @@ class AuditSummary:
     with_duplicates: float | None
     out_of_image: int
     invalid_boxes: int
+    off_class: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -284,6 +307,7 @@ def summarize_audit(scored: Sequence[Scored]) -> AuditSummary:
         with_duplicates=frac(sum(s.audit.duplicates > 0 for s in scored)),
         out_of_image=sum(s.audit.out_of_image for s in scored),
         invalid_boxes=sum(s.audit.invalid_boxes for s in scored),
+        off_class=sum(s.audit.off_class for s in scored),
     )
 
 

@@ -72,16 +72,21 @@ def tile_features(scene: Scene, tile: Tile, trace: Trace, task: str) -> tuple[Fe
 
 
 def result_from_text(
-    scene: Scene, tile: Tile, text: str, *, prompt: str, task: str, convention: str, image_size: tuple[int, int]
+    scene: Scene, tile: Tile, text: str, *, prompt: str, task: str, convention: str, image_size: tuple[int, int],
+    classes: Sequence[str] | None = None,
 ) -> TileResult:
-    """Parse, audit and georeference one tile's model text (also how a journal is replayed)."""
+    """Parse, audit and georeference one tile's model text (also how a journal is replayed).
+
+    ``classes``: what the question asks about; the audit checks a count or detect answer against
+    the boxes of those classes.
+    """
     trace = parse_trace(text, convention, image_size)
     return TileResult(
         tile=tile,
         prompt=prompt,
         text=text,
         trace=trace,
-        audit=audit_trace(trace, task, image_size),
+        audit=audit_trace(trace, task, image_size, classes),
         features=tile_features(scene, tile, trace, task),
         image_size=tuple(image_size),
     )
@@ -150,7 +155,9 @@ def _encoded(tiles: Iterable[Tile], runs: Callable[[Tile], bool]) -> Iterator[tu
             close()
 
 
-def _infer(scene: Scene, backend, tiles: Sequence[tuple[Tile, Any]], prompt: str, task: str) -> list[TileResult]:
+def _infer(
+    scene: Scene, backend, tiles: Sequence[tuple[Tile, Any]], prompt: str, task: str, classes: Sequence[str] | None = None
+) -> list[TileResult]:
     """Run the model on ``(tile, image)`` pairs (images from :func:`_encode`); one result per tile."""
     images = [image for _, image in tiles]
     texts = [_valid_text(t) for t in _generate(backend, images, [prompt] * len(images))]
@@ -161,7 +168,8 @@ def _infer(scene: Scene, backend, tiles: Sequence[tuple[Tile, Any]], prompt: str
             results.append(TileResult(tile=tile, prompt=prompt, error=err, image_size=image.size))
             continue
         results.append(
-            result_from_text(scene, tile, text, prompt=prompt, task=task, convention=backend.box_convention, image_size=image.size)
+            result_from_text(scene, tile, text, prompt=prompt, task=task, convention=backend.box_convention,
+                             image_size=image.size, classes=classes)
         )
     return results
 
@@ -253,7 +261,7 @@ def run_scene(
             return TileResult(tile=tile, prompt=prompt, skipped=rec.get("skipped"), error=rec.get("error"))
         return result_from_text(
             scene, tile, rec["text"], prompt=prompt, task=task, convention=convention,
-            image_size=tuple(rec["image_size"]),
+            image_size=tuple(rec["image_size"]), classes=classes,
         )
 
     def runs(tile: Tile) -> bool:
@@ -261,7 +269,7 @@ def run_scene(
 
     def flush() -> list[TileResult]:
         runnable = [(t, image) for t, image in pending if runs(t)]
-        ran = iter(_infer(scene, backend, runnable, prompt, task) if runnable else ())
+        ran = iter(_infer(scene, backend, runnable, prompt, task, classes) if runnable else ())
         out = []
         for t, _ in pending:
             if t.id in done:

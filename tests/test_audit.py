@@ -63,6 +63,57 @@ def test_count_problem_messages():
     assert "count answer 'lots' states no number" in a.problems
 
 
+# ------------------------------------------------------------------- the class the question asks
+@pytest.mark.parametrize(
+    "boxes, labels, answer, classes, consistent, off",
+    [
+        # asked for ships, grounds two tanks and counts them: the answer is not about ships
+        ([A, B], ["storage tank", "storage tank"], "2", ["ship"], False, 2),
+        ([A, B], ["storage tank", "storage tank"], "2", None, True, 0),  # no class known: as before
+        ([A, B], ["storage tank", "storage tank"], "0", ["ship"], True, 2),  # context boxes, right count
+        ([A, B, C], ["ship", "ship", "storage tank"], "2", ["ship"], True, 1),
+        ([A, B, C], ["ship", "ship", "storage tank"], "3", ["ship"], False, 1),
+        ([A, B], ["Ships", "ship"], "2", ["ship"], True, 0),  # plural and case
+        ([A, B], ["storage_tank", "ship"], "1", ["storage tank"], True, 1),  # underscores
+        ([A, B], ["large vehicle", "vehicle"], "2", ["vehicle"], True, 0),  # a kind of the class
+        ([A, B], ["ship", "plane"], "2", ["ship", "plane"], True, 0),  # several classes asked
+    ],
+)
+def test_count_checks_the_boxes_of_the_asked_class(boxes, labels, answer, classes, consistent, off):
+    a = audit_trace(trace(boxes, answer, labels=labels), "count", SIZE, classes)
+    assert (a.consistent, a.off_class, a.distinct) == (consistent, off, len(boxes))
+
+
+def test_unlabelled_boxes_count_for_the_asked_class():
+    t = parse_trace("<think>Planning: p\nGrounding: one at [10,10,50,50] and one at [100,100,140,160].\n"
+                    "Synthesis: two.</think><answer>2</answer>", "pixel", SIZE)
+    a = audit_trace(t, "count", SIZE, ["ship"])
+    assert a.consistent and a.off_class == 0
+
+
+def test_off_class_problem_message_names_the_classes():
+    a = audit_trace(trace([A, B, C], "3", labels=["storage tank", "Storage tanks", "plane"]), "count", SIZE, ["ship"])
+    assert a.problems[-1] == "answer says 3 but 0 distinct ship boxes are grounded (3 more of other classes: storage tank, plane)"
+    assert not a.ok
+
+
+def test_detect_checks_the_boxes_of_the_asked_class():
+    labels = ["ship", "ship", "plane"]
+    only_ships = audit_trace(trace([A, B, C], format_boxes([A, B]), labels=labels), "detect", SIZE, ["ship"])
+    assert only_ships.consistent and only_ships.off_class == 1
+    everything = audit_trace(trace([A, B, C], format_boxes([A, B, C]), labels=labels), "detect", SIZE, ["ship"])
+    assert everything.consistent is False
+    assert "grounding has 2 ship boxes (1 more of other classes: plane)" in everything.problems[-1]
+    # without the question's class, the answer must hold every grounded box
+    assert audit_trace(trace([A, B, C], format_boxes([A, B]), labels=labels), "detect", SIZE).consistent is False
+
+
+@pytest.mark.parametrize("task", ["ground", "vqa", "classify", "caption"])
+def test_classes_change_nothing_for_other_tasks(task):
+    t = trace([A], "[10,10,50,50]", labels=["storage tank"])
+    assert audit_trace(t, task, SIZE, ["ship"]) == audit_trace(t, task, SIZE)
+
+
 def test_restated_boxes_in_synthesis_are_not_duplicates():
     t = trace([A, B], "2", synthesis=f"the ships at {format_box(A)} and {format_box(B)}.")
     assert len(t.evidence) == 4

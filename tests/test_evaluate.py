@@ -7,6 +7,7 @@ wrong, partial, unparseable, duplicated or outside-the-image evidence).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -19,7 +20,9 @@ from geocot_cli import metrics
 from geocot_cli.backends.scripted import ScriptedBackend
 from geocot_cli.cli.eval import eval_command, format_metric
 from geocot_cli.errors import DataError, OutputError
-from geocot_cli.evaluate import Prediction, evaluate, load_image, read_predictions, score_predictions
+from geocot_cli.evaluate import (
+    Prediction, asked_classes, evaluate, load_image, read_predictions, score_one, score_predictions,
+)
 
 W, H = 64, 48
 
@@ -262,6 +265,22 @@ def test_unparseable_traces_count_as_wrong_and_never_crash(text):
     assert r.task("ground").metrics["miou"] == 0.0 and r.task("count").metrics["accuracy"] == 0.0
     assert r.task("count").metrics["mae"] == 2.0 and r.task("detect").metrics["map50"] == 0.0
     assert r.task("caption").metrics["bleu1"] < 1e-6 and r.audit.format_ok == 0.0
+
+
+def test_the_audit_checks_count_and_detect_answers_against_the_class_asked():
+    # asked for ships, the model grounds two vehicles, labels them so, and answers 2
+    text = ("<think>Planning: p\nGrounding:\n1. vehicle [0,0,4,4]: a car.\n2. vehicle [8,8,12,12]: a car.\n"
+            "Synthesis: 2.</think><answer>2</answer>")
+    asked = Prediction(id="a", index=0, task="count", trace=text, image_size=(W, H), truth={"count": 0},
+                       question="How many ships are there?")
+    s = score_one(asked)
+    assert s.audit.consistent is False and s.audit.off_class == 2 and s.summary()["off_class_boxes"] == 2
+    # the same trace answering "how many vehicles" is consistent; the truth's class stands in for a bare question
+    assert score_one(dataclasses.replace(asked, question="How many vehicles are there?")).audit.consistent
+    assert score_one(dataclasses.replace(asked, question="", truth={"count": 0, "class": "vehicle"})).audit.consistent
+    assert score_one(dataclasses.replace(asked, question="")).audit.consistent  # nothing says which class
+    assert asked_classes("detect", "Detect all storage tanks in the image.") == ["storage tank"]
+    assert asked_classes("ground", "Where is the ship?") is None
 
 
 def test_load_image_reads_a_16bit_geotiff(make_geotiff):

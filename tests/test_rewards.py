@@ -232,6 +232,16 @@ def test_faithfulness_f1_pays_for_the_objects_left_out(grounding, answer, truth,
     assert got == [pytest.approx(f1)]
 
 
+def test_faithfulness_checks_the_count_against_the_class_the_question_asks():
+    # the boxes are on the two ships, but labelled storage tanks: "how many ships?" answered from them is
+    # not backed by ship evidence; without the question the audit cannot tell
+    c = [trace("2", "1. storage tank [0,0,10,10]: round.\n2. storage tank [20,0,30,10]: round.")]
+    truth = {"task": ["count"], "image_size": [[64, 64]], "count": [2], "boxes": [[[0, 0, 10, 10], [20, 0, 30, 10]]]}
+    assert faithfulness_reward(c, **truth) == [pytest.approx(1.0)]
+    assert faithfulness_reward(c, question=["How many ships are there?"], **truth) == [pytest.approx(0.5)]
+    assert faithfulness_reward(c, question=["How many storage tanks are there?"], **truth) == [pytest.approx(1.0)]
+
+
 def test_faithfulness_evidence_must_be_known():
     with pytest.raises(ValueError, match="precision, f1"):
         faithfulness_reward([trace("1")], evidence="recall", task=["count"], count=[1])

@@ -111,6 +111,12 @@ def test_count_keeps_only_the_asked_class(make_geotiff):
 
     answer, _ = count_scene(path, "storage tanks", backend=ScriptedBackend(two_classes), tiling=TILING)
     assert answer.value == 1 and rounded(answer.evidence) == [(700, 600, 740, 640)]
+    # every tile answers 1: right only where it grounds one tank; a tile that counted its ship is flagged
+    tanks = {r.tile.id: sum(f.label == "storage tank" for f in r.features) for r in answer.tiles}
+    assert set(answer.flagged) == {t for t, n in tanks.items() if n != 1}
+    ship_only = [r for r in answer.tiles if r.features and all(f.label == "ship" for f in r.features)]
+    assert ship_only and all(r.tile.id in answer.flagged and r.audit.off_class == 1 for r in ship_only)
+    assert "0 distinct storage tank boxes are grounded (1 more of other classes: ship)" in ship_only[0].audit.problems[-1]
 
 
 # ---------------------------------------------------------------------------------------- detect

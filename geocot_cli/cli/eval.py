@@ -8,6 +8,7 @@ A table per task goes to stdout (or one JSON document with ``--json``); progress
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -167,7 +168,9 @@ def render_report(report) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    out = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    # a terminal's own width; a file or pipe gets room for every column (rich would assume 80)
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+    out = Console(file=sys.stdout, highlight=False, soft_wrap=True, width=width)
     if not report.tasks:
         out.print("no predictions to score")
         return
@@ -182,7 +185,7 @@ def render_report(report) -> None:
             out.print(f"  note: {note}", markup=False)
     audit = Table(title=f"faithfulness audit  (n={report.n})", title_justify="left", box=box.SIMPLE_HEAD,
                   padding=(0, 1), pad_edge=False, collapse_padding=True)
-    for col in ("task", "format", "answer", "consistent", "precision", "cited", "dup", "outside", "invalid"):
+    for col in ("task", "format", "answer", "consistent", "precision", "cited", "dup", "outside", "invalid", "other"):
         audit.add_column(col, justify="left" if col == "task" else "right", no_wrap=True)
     rows = [(t.task, t.audit) for t in report.tasks] + [("all", report.audit)]
     for name, a in rows:
@@ -190,12 +193,13 @@ def render_report(report) -> None:
             name, _pct(a.format_ok), _pct(a.answered),
             "-" if a.consistent is None else f"{_pct(a.consistent)} /{a.consistency_checked}",
             _pct(a.cited_precision), str(a.cited_boxes), str(a.duplicates), str(a.out_of_image),
-            str(a.invalid_boxes),
+            str(a.invalid_boxes), str(a.off_class),
         )
     out.print(audit)
     out.print(
         "  format: full Geo-CoT trace; answer: an answer could be read; consistent: answer equals the "
         "grounded evidence (of N checked); precision: distinct cited boxes matching ground truth at "
-        "IoU >= 0.5, of 'cited'; dup / outside / invalid: cited boxes repeated, beyond the image, malformed",
+        "IoU >= 0.5, of 'cited'; dup / outside / invalid: cited boxes repeated, beyond the image, malformed; "
+        "other: count/detect boxes labelled with a class other than the one asked (left out of 'consistent')",
         markup=False,
     )

@@ -57,14 +57,15 @@ def ground_truth_columns(samples: Sequence[Any], sizes: Sequence[tuple[int, int]
     """The reward functions' keyword columns for ``samples``, each value repeated ``repeat`` times.
 
     >>> from geocot_cli.data.schema import Sample
-    >>> cols = ground_truth_columns([Sample(image=Path("/a.png"), task="count", count=2)], [(64, 64)], "pixel", 2)
-    >>> cols["count"], cols["task"], cols["image_size"]
-    ([2, 2], ['count', 'count'], [[64, 64], [64, 64]])
+    >>> s = Sample(image=Path("/a.png"), task="count", question="How many ships?", count=2)
+    >>> cols = ground_truth_columns([s], [(64, 64)], "pixel", 2)
+    >>> cols["count"], cols["task"], cols["image_size"], cols["question"]
+    ([2, 2], ['count', 'count'], [[64, 64], [64, 64]], ['How many ships?', 'How many ships?'])
     """
     cols: dict[str, list[Any]] = defaultdict(list)
     for s, size in zip(samples, sizes):
         row = {
-            "task": s.task, "answer": s.answer, "count": s.count, "class": s.cls,
+            "task": s.task, "question": s.question or "", "answer": s.answer, "count": s.count, "class": s.cls,
             "captions": list(s.captions), "labels": list(s.labels),
             "boxes": [list(b) for b in s.boxes],
             "target_box": list(s.target_box) if s.target_box is not None else None,

@@ -4,8 +4,9 @@ The signature is TRL's (``GRPOTrainer(reward_funcs=[count_reward, ...])`` accept
 ``completions`` is a list of model outputs (strings, or TRL's conversational ``[{"role": "assistant",
 "content": ...}]``) and every other argument is a column of the dataset, one value per completion,
 named as in the sample JSONL: ``task``, ``answer``, ``count``, ``target_box``, ``boxes``, ``labels``,
-``class``, ``captions``, plus ``image_size`` (``[w, h]`` of the image as fed) and ``box_convention``
-(how the model writes boxes; default ``pixel``). A reward returns ``None`` for a completion whose
+``class``, ``captions``, ``question``, plus ``image_size`` (``[w, h]`` of the image as fed) and
+``box_convention`` (how the model writes boxes; default ``pixel``); the question tells the audit
+which class a count or detect answer is about. A reward returns ``None`` for a completion whose
 ``task`` it does not score, so the rewards of a mixed batch add up without interfering.
 
 Each completion is read exactly as ``geocot eval`` reads it (:func:`geocot_cli.evaluate.score_one`:
@@ -31,7 +32,8 @@ format          1.0 for a full Geo-CoT trace (``<think>`` with Planning, Groundi
                 ``<answer>``, nothing fatal); 0.5 when both blocks are there and closed but a section is
                 missing or the trace repeats itself; else 0.0
 faithfulness    mean of (a) the answer agrees with the grounded boxes (count = number of distinct boxes,
-                detect = the same boxes, ground = a grounded box; audit of :mod:`geocot_cli.audit`) and
+                detect = the same boxes, ground = a grounded box; for count and detect only the boxes
+                labelled with the class the ``question`` asks about; audit of :mod:`geocot_cli.audit`) and
                 (b) the fraction of cited boxes that are real objects (IoU >= 0.5 with a ground-truth box;
                 citing nothing scores 1 only when there is nothing; with ``faithfulness_evidence: f1``,
                 the F1 of cited boxes against the ground truth, which also pays for recall), times
@@ -119,12 +121,12 @@ def _parsed(text: str, convention: str, size: tuple[int, int]):
 
 
 @functools.lru_cache(maxsize=8192)
-def _scored_cached(text: str, task: str, size: tuple[int, int], convention: str, truth_json: str):
+def _scored_cached(text: str, task: str, size: tuple[int, int], convention: str, truth_json: str, question: str = ""):
     from ..evaluate import Prediction, score_one
 
     truth = json.loads(truth_json)
     return score_one(Prediction(id="", index=0, task=task, trace=text, image_size=size,
-                                box_convention=convention, truth=truth))
+                                box_convention=convention, truth=truth, question=question))
 
 
 def _truth(task: str, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,6 +154,7 @@ def score_completions(completions: Sequence[Any], *, as_task: str | None = None,
     tasks = [as_task] * n if as_task else _col(kw, "task", n)
     sizes = _col(kw, "image_size", n)
     convs = _col(kw, "box_convention", n, "pixel")
+    questions = _col(kw, "question", n, "")
     cols = {k: _col(kw, k, n) for k in ("answer", "count", "class", "captions", "labels", "boxes", "target_box")}
     out: list[Any] = []
     for i, c in enumerate(completions):
@@ -160,7 +163,7 @@ def score_completions(completions: Sequence[Any], *, as_task: str | None = None,
             continue
         t = tasks[i] or "vqa"
         truth = json.dumps(_truth(t, {k: v[i] for k, v in cols.items()}), sort_keys=True)
-        out.append(_scored_cached(_text(c), t, _size(sizes[i]), convs[i] or "pixel", truth))
+        out.append(_scored_cached(_text(c), t, _size(sizes[i]), convs[i] or "pixel", truth, str(questions[i] or "")))
     return out
 
 
