@@ -27,7 +27,7 @@ test-all: install
 demo: install
 	bash examples/demo.sh $(DEMO)
 
-# Rebuild the bundled demo model from scratch (about 5.5 hours on 2 CPU cores; see README).
+# Rebuild the bundled demo model from scratch (about 7.5 hours on 2 CPU cores; see README).
 demo-model: install
 	GEOCOT=$(GEOCOT) bash train/demo-model.sh out/demo-model
 

@@ -17,9 +17,9 @@ from geocot_cli.models.demo import DEMO_MODEL_DIR, default_model
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 #: (task, metric, floor): what the bundled model must still reach on 40 fresh scenes (about 235 samples;
-#: it scored 95.0%, 85.0%, 47.5%, 42.9%, 28.9% there). README, 589 held-out samples: classify 100%,
-#: VQA 86%, count 52%, grounding Acc@0.5 43.8%, detection mAP 38.0%, cited-box precision 60.1%,
-#: format 100%, consistency 98.6%.
+#: it scored 95.0%, 90.0%, 50.0%, 40.0%, 26.3% there, format 100%, consistency 94.8%). README, 589
+#: held-out samples: classify 99%, VQA 89%, count 62%, grounding Acc@0.5 47.2%, detection mAP 37.0%,
+#: cited-box precision 54.5%, format 99.7%, consistency 95.8%.
 FLOORS = (
     ("classify", "accuracy", 0.90),
     ("vqa", "accuracy", 0.80),
@@ -29,7 +29,7 @@ FLOORS = (
 )
 FORMAT_FLOOR = 0.95
 CONSISTENCY_FLOOR = 0.85
-PRECISION_FLOOR = 0.35  # cited boxes matching an object at IoU >= 0.5 (54.8% on the 40 scenes)
+PRECISION_FLOOR = 0.35  # cited boxes matching an object at IoU >= 0.5 (47.6% on the 40 scenes)
 
 
 def test_bundled_model_is_installed_small_and_declares_its_tiling():

@@ -7,7 +7,7 @@
 # plus the ablation's other arms (the untrained base, SFT without CoT on the same curriculum) on the
 # same held-out set, then install the GRPO model into geocot_cli/assets/demo-model (ASSET; INSTALL=0
 # to skip) and write the ablation table to $OUT/ablation/ablation.md. Runs on 2 CPU cores (times in
-# README.md; about 5.5 hours); every stage skips itself when its output is already there, so a
+# README.md; about 7.5 hours); every stage skips itself when its output is already there, so a
 # stopped run continues where it was (a stage cut in the middle goes on from its newest checkpoint:
 # SFT saves every 500 steps, GRPO every 40).
 #
@@ -73,6 +73,8 @@ STAGES=(
   "many-1 data 1200 5e-4 $BOX_WEIGHT"
   "many-2 data 2000 5e-4 $BOX_WEIGHT"
   "many-3 data 1000 3e-4 $BOX_WEIGHT"
+  "many-4 data 2000 3e-4 $BOX_WEIGHT"
+  "many-5 data 2000 3e-4 $BOX_WEIGHT"
 )
 again() {  # DIR -> how a stage that was stopped goes on: from its newest checkpoint, else from the start
   if compgen -G "$1/checkpoints/checkpoint-*" > /dev/null; then echo "--resume latest"; else echo "--overwrite"; fi
