@@ -173,12 +173,12 @@ def audit_trace(
     found: list[str] = []
     if duplicates:
         found.append(f"{duplicates} duplicate grounded box{'es' if duplicates > 1 else ''} (IoU >= {DUPLICATE_IOU})")
-    on_class, off_labels = distinct, []
+    on_class, off_labels, off = distinct, [], 0
     if classes and task in ("count", "detect"):
-        on = [e.box for e in trace.grounded if not e.label.strip() or label_matches(e.label, classes)]
-        on_class, _ = distinct_boxes(on)
-        off_labels = [e.label for e in trace.grounded if e.label.strip() and not label_matches(e.label, classes)]
-    off = len(distinct) - len(on_class)
+        asked = [not e.label.strip() or label_matches(e.label, classes) for e in trace.grounded]
+        on_class, _ = distinct_boxes([e.box for e, a in zip(trace.grounded, asked) if a])
+        off_labels = [e.label for e, a in zip(trace.grounded, asked) if not a]
+        off = len(distinct_boxes([e.box for e, a in zip(trace.grounded, asked) if not a])[0])
     consistent = _consistency(trace, task, on_class, found, _what(classes), off, off_labels)
     return Audit(
         format_ok=trace.format_ok,

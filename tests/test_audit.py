@@ -84,6 +84,13 @@ def test_count_checks_the_boxes_of_the_asked_class(boxes, labels, answer, classe
     assert (a.consistent, a.off_class, a.distinct) == (consistent, off, len(boxes))
 
 
+def test_off_class_boxes_are_counted_on_their_own():
+    # a tank cited on top of each of two ships (IoU >= 0.9 with both, the ships < 0.9 with each other)
+    ship1, ship2, tank = (0, 0, 100, 100), (0, 0, 100, 120), (0, 0, 100, 110)
+    a = audit_trace(trace([tank, ship1, ship2], "2", labels=["storage tank", "ship", "ship"]), "count", SIZE, ["ship"])
+    assert (a.consistent, a.off_class, a.distinct) == (True, 1, 1)
+
+
 def test_unlabelled_boxes_count_for_the_asked_class():
     t = parse_trace("<think>Planning: p\nGrounding: one at [10,10,50,50] and one at [100,100,140,160].\n"
                     "Synthesis: two.</think><answer>2</answer>", "pixel", SIZE)
