@@ -173,13 +173,14 @@ def audit_trace(
     found: list[str] = []
     if duplicates:
         found.append(f"{duplicates} duplicate grounded box{'es' if duplicates > 1 else ''} (IoU >= {DUPLICATE_IOU})")
-    on_class, off_labels, off = distinct, [], 0
+    on_class, others = distinct, []
     if classes and task in ("count", "detect"):
-        asked = [not e.label.strip() or label_matches(e.label, classes) for e in trace.grounded]
-        on_class, _ = distinct_boxes([e.box for e, a in zip(trace.grounded, asked) if a])
-        off_labels = [e.label for e, a in zip(trace.grounded, asked) if not a]
-        off = len(distinct_boxes([e.box for e, a in zip(trace.grounded, asked) if not a])[0])
-    consistent = _consistency(trace, task, on_class, found, _what(classes), off, off_labels)
+        asked = []
+        for e in trace.grounded:  # an unlabelled box is taken to be of the asked class
+            (asked if not e.label.strip() or label_matches(e.label, classes) else others).append(e)
+        on_class, _ = distinct_boxes([e.box for e in asked])
+    off = len(distinct_boxes([e.box for e in others])[0])
+    consistent = _consistency(trace, task, on_class, found, _what(classes), off, [e.label for e in others])
     return Audit(
         format_ok=trace.format_ok,
         consistent=consistent,
@@ -194,7 +195,7 @@ def audit_trace(
 
 def _what(classes: Sequence[str] | None) -> str:
     """How a message names the boxes checked: ``'ship '``, ``'ship or plane '``, ``''`` (no classes)."""
-    return " or ".join(dict.fromkeys(class_key(str(c).replace("_", " ")) for c in classes)) + " " if classes else ""
+    return " or ".join(dict.fromkeys(class_key(str(c)) for c in classes)) + " " if classes else ""
 
 
 def _consistency(
@@ -205,7 +206,7 @@ def _consistency(
         return None
     others = ""
     if off:
-        names = ", ".join(dict.fromkeys(class_key(lab.replace("_", " ")) for lab in off_labels))
+        names = ", ".join(dict.fromkeys(class_key(lab) for lab in off_labels))
         others = f" ({off} more of other classes: {names})"
     if task == "count":
         n = parse_count(trace.answer)

@@ -49,10 +49,10 @@ __all__ = [
     "TASK_METRICS",
     "AuditSummary",
     "Prediction",
-    "asked_classes",
     "Report",
     "Scored",
     "TaskReport",
+    "asked_classes",
     "check_output",
     "evaluate",
     "load_image",
@@ -188,8 +188,8 @@ class Scored:
         a = self.audit
         return {
             "answer": self.answer, "format_ok": a.format_ok, "consistent": a.consistent,
-            "distinct_boxes": a.distinct, "off_class_boxes": a.off_class, "duplicates": a.duplicates, "out_of_image": a.out_of_image,
-            "invalid_boxes": a.invalid_boxes, "cited_precision": self.cited_precision,
+            "distinct_boxes": a.distinct, "off_class_boxes": a.off_class, "duplicates": a.duplicates,
+            "out_of_image": a.out_of_image, "invalid_boxes": a.invalid_boxes, "cited_precision": self.cited_precision,
             "problems": list(a.problems),
         }
 
