@@ -84,6 +84,40 @@ def test_grpo_resume_matches_an_uninterrupted_run(tiny_model, rl_data, tmp_path)
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
 
 
+def test_grpo_logs_every_completion_with_its_rewards_and_advantage(tiny_model, rl_data, tmp_path):
+    from geocot_cli.train.grpo import train_grpo
+    from geocot_cli.train.rewards import WeightedReward, format_reward
+
+    out = tmp_path / "run"
+    funcs = [WeightedReward("length", length_reward, 1.0), WeightedReward("format", format_reward, 0.5)]
+    train_grpo(opts(tiny_model, rl_data, out, max_steps=2, save_every=1, log_completions=True, seed=5),
+               reward_funcs=funcs)
+    rows = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1] * 4 + [2] * 4  # 2 prompts x 2 completions a step
+    for r in rows:
+        assert r["reward"] == pytest.approx(len(r["completion"]) / 100 + 0.5 * r["rewards"]["format"], abs=1e-6)
+        assert r["task"] in {"vqa", "caption", "classify", "ground", "count", "detect"} and r["question"]
+        assert Path(r["image"]).is_file()
+    for step in (1, 2):
+        for prompt in (0, 1):
+            group = [r for r in rows if r["step"] == step and r["prompt"] == prompt]
+            assert len({r["image"] for r in group}) == 1
+            # advantages are the group's rewards, centred and scaled
+            a, b = group
+            if a["reward"] != b["reward"]:
+                assert a["advantage"] == pytest.approx(-b["advantage"], abs=1e-5) and a["advantage"] != 0
+                assert (a["advantage"] > 0) == (a["reward"] > b["reward"])
+    assert all(r["truth"] for r in rows if r["task"] != "caption")  # what each was scored against
+    # a resumed run keeps the rows up to its checkpoint and writes the rest again
+    train_grpo(opts(tiny_model, rl_data, out, max_steps=2, save_every=1, log_completions=True, seed=5,
+                    resume=str(out / "checkpoints" / "checkpoint-000001")), reward_funcs=funcs)
+    again = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
+    assert again == rows
+    # without the flag, a fresh run over the same folder leaves no stale completions behind
+    train_grpo(opts(tiny_model, rl_data, out, max_steps=1, overwrite=True), reward_funcs=funcs)
+    assert not (out / "completions.jsonl").exists()
+
+
 def test_grpo_default_rewards_on_every_task(tiny_model, rl_data, tmp_path):
     from geocot_cli.train.grpo import train_grpo
 

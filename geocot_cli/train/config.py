@@ -220,6 +220,9 @@ class GRPOOptions(TrainOptions):
         "grpo", "grpo: mean over each completion's tokens, then over completions; token: mean over all tokens.",
         "GRPO")
     ref_model: str | None = _opt(None, "Reference model for the KL term (default: --model, the SFT model).", "GRPO")
+    log_completions: bool = _opt(
+        False, "Write every sampled completion, its rewards and its advantage to <out>/completions.jsonl "
+        "(one line each, with the step, the image and the question), to see what GRPO rewards.", "GRPO")
     mini_batch_size: int | None = _opt(
         None, "Completions per forward/backward pass in an update (default: all of a step's; lower to save memory).",
         "GRPO")

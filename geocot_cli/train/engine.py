@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = [
+    "COMPLETIONS_NAME",
     "LOG_NAME",
     "RECIPE_NAME",
     "Progress",
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 LOG_NAME = "log.jsonl"
+COMPLETIONS_NAME = "completions.jsonl"  # GRPO's sampled completions, with --log-completions
 RECIPE_NAME = "recipe.yaml"
 
 #: ``progress(step, total_steps, record)``: called on the main process after every optimiser step.
@@ -82,7 +84,8 @@ def prepare_output(options: TrainOptions) -> Path:
                 f"{out} is not empty; pass --resume latest to continue its run, --overwrite to start again, "
                 "or choose another --out")
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
-        (out / LOG_NAME).unlink(missing_ok=True)
+        for name in (LOG_NAME, COMPLETIONS_NAME):
+            (out / name).unlink(missing_ok=True)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -273,30 +276,45 @@ def build_scheduler(optimizer: Any, options: TrainOptions, total: int):
 
 # ---------------------------------------------------------------------------------------------- log
 class RunLog:
-    """``<out>/log.jsonl``: one JSON object per logged step; a resumed run drops lines after its checkpoint."""
+    """``<out>/log.jsonl``: one JSON object per logged step; a resumed run drops lines after its checkpoint.
 
-    def __init__(self, out: Path, *, keep_until: int | None, enabled: bool = True) -> None:
-        self.path = out / LOG_NAME
+    ``name`` writes another file the same way (``completions.jsonl``); ``hold=False`` keeps no
+    records in memory (``records`` stays empty), for logs too large to hold.
+    """
+
+    def __init__(self, out: Path, *, keep_until: int | None, enabled: bool = True, name: str = LOG_NAME,
+                 hold: bool = True) -> None:
+        self.path = out / name
         self.enabled = enabled
+        self.hold = hold
         self.records: list[dict[str, Any]] = []
         if not enabled:
             return
+        kept: list[str] = []
         if keep_until is not None and self.path.is_file():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue  # a line torn by a killed run
-                if isinstance(rec, dict) and rec.get("step", 0) <= keep_until:
-                    self.records.append(rec)
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in self.records), encoding="utf-8")
+            with self.path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue  # a line torn by a killed run
+                    if isinstance(rec, dict) and rec.get("step", 0) <= keep_until:
+                        kept.append(json.dumps(rec) + "\n")
+                        if hold:
+                            self.records.append(rec)
+        self.path.write_text("".join(kept), encoding="utf-8")
 
     def write(self, record: Mapping[str, Any]) -> None:
-        rec = {k: _plain(v) for k, v in record.items()}
-        self.records.append(rec)
-        if self.enabled:
+        self.write_many([record])
+
+    def write_many(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Append ``records``, one line each."""
+        recs = [{k: _plain(v) for k, v in r.items()} for r in records]
+        if self.hold:
+            self.records.extend(recs)
+        if self.enabled and recs:
             with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(rec) + "\n")
+                fh.write("".join(json.dumps(r) + "\n" for r in recs))
 
 
 def _plain(v: Any) -> Any:

@@ -18,7 +18,9 @@ Every step, on each process:
 ``beta = 0`` drops the reference model (and its memory), but the paper reports that without the KL
 term the trace format collapses into repetition: keep it unless you watch the format reward.
 Each step logs the mean reward, per reward function and per task, its spread, KL, the fraction of
-clipped tokens, completion length and throughput to ``<out>/log.jsonl``.
+clipped tokens, completion length and throughput to ``<out>/log.jsonl``; ``log_completions`` also
+writes every sampled completion with its rewards and advantage to ``<out>/completions.jsonl``
+(:func:`completion_rows`), to read what a run pays for.
 
 Example (not run: trains a model)::
 
@@ -43,13 +45,13 @@ from .collate import encode_prompts
 from .config import GRPOOptions
 from .dataset import TrainingSet, epoch_plan, load_training_samples, sample_prompt, split_holdout, steps_per_epoch
 from .engine import (
-    Progress, RunLog, Timer, TrainResult, build_optimizer, build_scheduler, end_step, load_model,
+    COMPLETIONS_NAME, Progress, RunLog, Timer, TrainResult, build_optimizer, build_scheduler, end_step, load_model,
     make_accelerator, model_convention, model_device, prepare_output, save_final, write_recipe,
 )
 from .losses import grpo_loss, token_logprobs
 from .rewards import WeightedReward, default_rewards
 
-__all__ = ["Rollout", "ground_truth_columns", "score_rollout", "train_grpo"]
+__all__ = ["Rollout", "completion_rows", "ground_truth_columns", "score_rollout", "train_grpo"]
 
 
 def ground_truth_columns(samples: Sequence[Any], sizes: Sequence[tuple[int, int]], convention: str,
@@ -109,6 +111,46 @@ def score_rollout(rewards: Sequence[WeightedReward], completions: list[str], pro
             if v is not None and not (isinstance(v, float) and math.isnan(v)):
                 total[i] += rw.weight * float(v)
     return Rollout(completions, list(columns.get("task", [""] * n)), total, per_func)
+
+
+def _truth(sample: Any) -> dict[str, Any]:
+    """What a sample's rewards compare against, in brief (a detection's boxes as their number)."""
+    row = {"answer": sample.answer, "count": sample.count, "class": sample.cls,
+           "target_box": list(sample.target_box) if sample.target_box is not None else None,
+           "objects": len(sample.boxes) if sample.boxes else None}
+    return {k: v for k, v in row.items() if v not in (None, "")}
+
+
+def _number(v: Any) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def completion_rows(step: int, samples: Sequence[Any], rollout: Rollout, group_size: int, *,
+                    scale: bool = True, first_prompt: int = 0) -> list[dict[str, Any]]:
+    """One row per sampled completion: its prompt, what it is scored against, its rewards and advantage.
+
+    What ``--log-completions`` writes to ``completions.jsonl``; ``first_prompt`` numbers the prompts
+    of another process after this one's.
+
+    >>> from geocot_cli.data.schema import Sample
+    >>> s = Sample(image=Path("a.png"), task="count", question="How many ships?", count=0)
+    >>> ro = Rollout(["<answer>0</answer>", "<answer>1</answer>"], ["count", "count"], [1.0, 0.0],
+    ...              {"count": [1.0, 0.0]})
+    >>> rows = completion_rows(3, [s], ro, 2)
+    >>> [(r["step"], r["prompt"], r["truth"], r["reward"], round(r["advantage"], 2)) for r in rows]
+    [(3, 0, {'answer': '0', 'count': 0}, 1.0, 0.71), (3, 0, {'answer': '0', 'count': 0}, 0.0, -0.71)]
+    """
+    advantages = group_advantages(rollout.total, group_size, scale=scale).tolist()
+    rows = []
+    for i, text in enumerate(rollout.completions):
+        s = samples[i // group_size]
+        rows.append({
+            "step": step, "prompt": first_prompt + i // group_size, "image": str(s.image), "task": s.task,
+            "question": s.question or "", "truth": _truth(s), "completion": text,
+            "reward": rollout.total[i], "rewards": {name: _number(v[i]) for name, v in rollout.per_func.items()},
+            "advantage": advantages[i],
+        })
+    return rows
 
 
 def _as_rewards(funcs: Sequence[WeightedReward | Callable[..., list]] | None, options: GRPOOptions,
@@ -251,6 +293,10 @@ def train_grpo(
         load_checkpoint(accelerator, resume_path, state)
     write_recipe(out, options, main)
     log = RunLog(out, keep_until=state.global_step if resume_path else None, enabled=main)
+    completions_log = None
+    if options.log_completions:
+        completions_log = RunLog(out, keep_until=state.global_step if resume_path else None, enabled=main,
+                                 name=COMPLETIONS_NAME, hold=False)
     tokenizer = processor.tokenizer
     eos_ids = _eos_ids(accelerator.unwrap_model(model), tokenizer)
 
@@ -299,6 +345,14 @@ def train_grpo(
                                   rollout, eos_ids)
             epoch_at = state.epoch + (state.step_in_epoch + 1) / len(plan)
             state.advance(len(plan))
+            if completions_log is not None:
+                rows = completion_rows(state.global_step, samples, rollout, options.num_generations,
+                                       scale=options.scale_rewards, first_prompt=rank * options.batch_size)
+                if world > 1:
+                    from accelerate.utils import gather_object
+
+                    rows = gather_object(rows)
+                completions_log.write_many(rows)
             rows = completion_ids.shape[0]
             record = {"step": state.global_step, "epoch": round(epoch_at, 4), **record,
                       "gen_time": gen_time, "completions_per_s": rows * world / gen_time if gen_time else None,
