@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,7 +87,7 @@ def test_grpo_resume_matches_an_uninterrupted_run(tiny_model, rl_data, tmp_path)
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
 
 
-def test_grpo_logs_every_completion_with_its_rewards_and_advantage(tiny_model, rl_data, tmp_path):
+def test_grpo_logs_every_completion_with_its_rewards_and_advantage(tiny_model, rl_data, tmp_path, capsys):
     from geocot_cli.train.grpo import train_grpo
     from geocot_cli.train.rewards import WeightedReward, format_reward
 
@@ -108,6 +111,18 @@ def test_grpo_logs_every_completion_with_its_rewards_and_advantage(tiny_model, r
                 assert a["advantage"] == pytest.approx(-b["advantage"], abs=1e-5) and a["advantage"] != 0
                 assert (a["advantage"] > 0) == (a["reward"] > b["reward"])
     assert all(r["truth"] for r in rows if r["task"] != "caption")  # what each was scored against
+    # train/rollouts.py reads it back: every prompt and completion of the run, by task
+    argv = sys.argv
+    try:
+        sys.argv = ["rollouts.py", str(out / "completions.jsonl")]
+        runpy.run_path(str(Path(__file__).parents[1] / "train" / "rollouts.py"), run_name="__main__")
+    finally:
+        sys.argv = argv
+    lines = capsys.readouterr().out.splitlines()
+    found = [re.match(r"(\w+): (\d+) prompts, (\d+) completions", line) for line in lines]
+    tasks = {m[1]: (int(m[2]), int(m[3])) for m in found if m}
+    assert sum(p for p, _ in tasks.values()) == 4 and sum(c for _, c in tasks.values()) == 8
+    assert set(tasks) == {r["task"] for r in rows}
     # a resumed run keeps the rows up to its checkpoint and writes the rest again
     train_grpo(opts(tiny_model, rl_data, out, max_steps=2, save_every=1, log_completions=True, seed=5,
                     resume=str(out / "checkpoints" / "checkpoint-000001")), reward_funcs=funcs)
