@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import runpy
-import sys
 from pathlib import Path
 
 import pytest
@@ -112,12 +111,8 @@ def test_grpo_logs_every_completion_with_its_rewards_and_advantage(tiny_model, r
                 assert (a["advantage"] > 0) == (a["reward"] > b["reward"])
     assert all(r["truth"] for r in rows if r["task"] != "caption")  # what each was scored against
     # train/rollouts.py reads it back: every prompt and completion of the run, by task
-    argv = sys.argv
-    try:
-        sys.argv = ["rollouts.py", str(out / "completions.jsonl")]
-        runpy.run_path(str(Path(__file__).parents[1] / "train" / "rollouts.py"), run_name="__main__")
-    finally:
-        sys.argv = argv
+    rollouts = runpy.run_path(str(Path(__file__).parents[1] / "train" / "rollouts.py"))
+    rollouts["main"]([str(out / "completions.jsonl")])
     lines = capsys.readouterr().out.splitlines()
     found = [re.match(r"(\w+): (\d+) prompts, (\d+) completions", line) for line in lines]
     tasks = {m[1]: (int(m[2]), int(m[3])) for m in found if m}

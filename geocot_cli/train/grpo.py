@@ -88,6 +88,11 @@ class Rollout:
     per_func: dict[str, list[float | None]]
 
 
+def _number(v: Any) -> float | None:
+    """A reward value as a float; None (and NaN) for a reward that does not apply."""
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
 def score_rollout(rewards: Sequence[WeightedReward], completions: list[str], prompts: list[str],
                   columns: dict[str, list[Any]]) -> Rollout:
     """Call every reward function once on the batch; ``R = sum of weight x reward`` (None adds nothing).
@@ -108,8 +113,9 @@ def score_rollout(rewards: Sequence[WeightedReward], completions: list[str], pro
             raise ValueError(f"reward {rw.name} returned {len(values)} values for {n} completions")
         per_func[rw.name] = values
         for i, v in enumerate(values):
-            if v is not None and not (isinstance(v, float) and math.isnan(v)):
-                total[i] += rw.weight * float(v)
+            value = _number(v)
+            if value is not None:
+                total[i] += rw.weight * value
     return Rollout(completions, list(columns.get("task", [""] * n)), total, per_func)
 
 
@@ -121,26 +127,21 @@ def _truth(sample: Any) -> dict[str, Any]:
     return {k: v for k, v in row.items() if v not in (None, "")}
 
 
-def _number(v: Any) -> float | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
-
-
-def completion_rows(step: int, samples: Sequence[Any], rollout: Rollout, group_size: int, *,
-                    scale: bool = True, first_prompt: int = 0) -> list[dict[str, Any]]:
+def completion_rows(step: int, samples: Sequence[Any], rollout: Rollout, advantages: Sequence[float],
+                    group_size: int, *, first_prompt: int = 0) -> list[dict[str, Any]]:
     """One row per sampled completion: its prompt, what it is scored against, its rewards and advantage.
 
-    What ``--log-completions`` writes to ``completions.jsonl``; ``first_prompt`` numbers the prompts
-    of another process after this one's.
+    What ``--log-completions`` writes to ``completions.jsonl``; ``advantages`` are those the update
+    used; ``first_prompt`` numbers the prompts of another process after this one's.
 
     >>> from geocot_cli.data.schema import Sample
     >>> s = Sample(image=Path("a.png"), task="count", question="How many ships?", count=0)
     >>> ro = Rollout(["<answer>0</answer>", "<answer>1</answer>"], ["count", "count"], [1.0, 0.0],
     ...              {"count": [1.0, 0.0]})
-    >>> rows = completion_rows(3, [s], ro, 2)
+    >>> rows = completion_rows(3, [s], ro, group_advantages(ro.total, 2).tolist(), 2)
     >>> [(r["step"], r["prompt"], r["truth"], r["reward"], round(r["advantage"], 2)) for r in rows]
     [(3, 0, {'answer': '0', 'count': 0}, 1.0, 0.71), (3, 0, {'answer': '0', 'count': 0}, 0.0, -0.71)]
     """
-    advantages = group_advantages(rollout.total, group_size, scale=scale).tolist()
     rows = []
     for i, text in enumerate(rollout.completions):
         s = samples[i // group_size]
@@ -148,7 +149,7 @@ def completion_rows(step: int, samples: Sequence[Any], rollout: Rollout, group_s
             "step": step, "prompt": first_prompt + i // group_size, "image": str(s.image), "task": s.task,
             "question": s.question or "", "truth": _truth(s), "completion": text,
             "reward": rollout.total[i], "rewards": {name: _number(v[i]) for name, v in rollout.per_func.items()},
-            "advantage": advantages[i],
+            "advantage": float(advantages[i]),
         })
     return rows
 
@@ -341,18 +342,19 @@ def train_grpo(
         for step in plan[state.step_in_epoch:]:
             samples = [train.samples[i] for i in step[0]]
             inputs, completion_ids, rollout, gen_time = run_rollout(samples, sample=True)
+            advantages = group_advantages(rollout.total, options.num_generations, scale=options.scale_rewards)
             record = _grpo_update(accelerator, model, ref, optimizer, scheduler, options, inputs, completion_ids,
-                                  rollout, eos_ids)
+                                  rollout, advantages, eos_ids)
             epoch_at = state.epoch + (state.step_in_epoch + 1) / len(plan)
             state.advance(len(plan))
             if completions_log is not None:
-                rows = completion_rows(state.global_step, samples, rollout, options.num_generations,
-                                       scale=options.scale_rewards, first_prompt=rank * options.batch_size)
+                logged = completion_rows(state.global_step, samples, rollout, advantages.tolist(),
+                                         options.num_generations, first_prompt=rank * options.batch_size)
                 if world > 1:
                     from accelerate.utils import gather_object
 
-                    rows = gather_object(rows)
-                completions_log.write_many(rows)
+                    logged = gather_object(logged)
+                completions_log.write_many(logged)
             rows = completion_ids.shape[0]
             record = {"step": state.global_step, "epoch": round(epoch_at, 4), **record,
                       "gen_time": gen_time, "completions_per_s": rows * world / gen_time if gen_time else None,
@@ -374,9 +376,10 @@ def train_grpo(
 
 
 def _grpo_update(accelerator: Any, model: Any, ref: Any, optimizer: Any, scheduler: Any, options: GRPOOptions,
-                 prompt_inputs: dict[str, Any], completion_ids: Any, rollout: Rollout,
+                 prompt_inputs: dict[str, Any], completion_ids: Any, rollout: Rollout, advantages: Any,
                  eos_ids: Sequence[int]) -> dict[str, Any]:
-    """Advantages, old and reference log-probabilities, then ``num_iterations`` clipped-surrogate updates."""
+    """Old and reference log-probabilities, then ``num_iterations`` clipped-surrogate updates with
+    ``advantages`` (:func:`~geocot_cli.train.advantages.group_advantages` of the rollout's rewards)."""
     import contextlib
 
     import torch
@@ -384,7 +387,7 @@ def _grpo_update(accelerator: Any, model: Any, ref: Any, optimizer: Any, schedul
     device = accelerator.device
     k = options.num_generations
     rewards = torch.tensor(rollout.total, dtype=torch.float32, device=device)
-    advantages = group_advantages(rewards.cpu(), k, scale=options.scale_rewards).to(device)
+    advantages = advantages.to(device)
     mask = _completion_mask(completion_ids, eos_ids)
     rows = completion_ids.shape[0]
     extra = {"mm_token_type_ids": 0, "token_type_ids": 0}
