@@ -169,3 +169,17 @@ def test_unsupported_launchers_are_refused_with_the_fix(monkeypatch, kind, stage
     cls = GRPOOptions if stage == "grpo" else SFTOptions
     with pytest.raises(ConfigError, match=message):
         make_accelerator(cls(model="m", data="d", out="o", cpu=True))
+
+
+@pytest.mark.parametrize("content", [None, '{"step": 1}\n', "not json\n"])
+def test_rollouts_script_refuses_bad_input_in_one_line(tmp_path, capsys, content):
+    path = tmp_path / "completions.jsonl"
+    if content is not None:
+        path.write_text(content)
+    rollouts = runpy.run_path(str(Path(__file__).parents[1] / "train" / "rollouts.py"))
+    with pytest.raises(SystemExit) as exit_info:
+        rollouts["main"]([str(path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1
+    assert ("not found" if content is None else "line 1 is not a completions.jsonl row") in err

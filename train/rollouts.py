@@ -26,11 +26,15 @@ def load_groups(path: Path) -> dict[tuple[int, int], list[dict]]:
     """Completions grouped by (step, prompt); count completions gain ``n``, the number they answer."""
     groups: dict[tuple[int, int], list[dict]] = defaultdict(list)
     with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            if row["task"] == "count":
-                row["n"] = parse_count(parse_trace(row["completion"], "pixel", (1000, 1000)).answer)
-            groups[(row["step"], row["prompt"])].append(row)
+        for number, line in enumerate(fh, 1):
+            try:
+                row = json.loads(line)
+                if row["task"] == "count":
+                    row["n"] = parse_count(parse_trace(row["completion"], "pixel", (1000, 1000)).answer)
+                groups[(row["step"], row["prompt"])].append(row)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path} line {number} is not a completions.jsonl row "
+                                 f"({type(exc).__name__}: {exc})") from None
     return groups
 
 
@@ -48,14 +52,23 @@ def count_block(groups: list[list[dict]], label: str) -> str:
             f"groups all 0 / none 0: {only} / {none}, summed advantage of the answer 0: {push:+.1f}")
 
 
+def fail(message: str) -> None:
+    """One line on stderr and exit status 2, as geocot's own commands do with bad input."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("completions", type=Path)
     ap.add_argument("--every", type=int, default=0, help="Split the count figures into blocks of N steps.")
     args = ap.parse_args(argv)
     if not args.completions.is_file():
-        sys.exit(f"error: {args.completions} not found (train grpo writes it with --log-completions)")
-    groups = load_groups(args.completions)
+        fail(f"{args.completions} not found (train grpo writes it with --log-completions)")
+    try:
+        groups = load_groups(args.completions)
+    except ValueError as exc:
+        fail(str(exc))
     by_task: dict[str, list[list[dict]]] = defaultdict(list)
     for g in groups.values():
         by_task[g[0]["task"]].append(g)
