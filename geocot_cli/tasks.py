@@ -38,10 +38,12 @@ from rasterio.windows import Window
 from shapely.geometry import Polygon
 
 from .audit import DUPLICATE_IOU, distinct_boxes
-from .compass import Compass, area_measure
+from .compass import Compass
 from .errors import ConfigError
 from .georef import Feature, box_polygon, dedupe_seams, georeference
+from .measures import area_measure, ground_lengths
 from .metrics import normalize_answer
+from .scene_classes import scene_class
 from .questions import UNKNOWN, class_key, expression_key, label_matches, map_label, plural, route_question
 from .pipeline import TileResult
 from .trace import Evidence
@@ -362,20 +364,25 @@ def assemble_classify(
 
     The cores of a tile grid partition the scene exactly, so the cells cover the footprint with no
     gap and no overlap. A tile skipped as nodata gives a ``nodata`` cell; a failed tile or an
-    answer outside ``classes`` gives ``unknown`` (see :func:`~geocot_cli.questions.map_label`). Areas are in m² for a
-    projected or geographic CRS, in px² without a CRS (``value["unit"]``).
+    answer outside ``classes`` (without them: outside the scene classes of
+    :mod:`geocot_cli.scene_classes`) gives ``unknown``. Areas are ground areas in m², geodesic
+    unless the CRS is equal-area, and px² without a CRS (:func:`geocot_cli.measures.area_measure`;
+    ``value["unit"]``, ``value["area_method"]``).
     """
-    measure, unit = area_measure(scene.crs)
-    cells = []
+    measure = area_measure(scene.crs)
+    unit = measure.unit
+    rows = []
     for r in tiles:
         c = r.tile.core
         box = (float(c.col_off), float(c.row_off), float(c.col_off + c.width), float(c.row_off + c.height))
-        geom = box_polygon(box, scene.transform)
         if r.skipped == "nodata":
             label = "nodata"
         else:
-            label = map_label(r.answer, classes) if r.error is None else UNKNOWN
-        cells.append(Cell(r.tile.id, c, geom, label, r.answer, measure(geom), r.text, r.skipped, r.error))
+            label = scene_class(r.answer, classes) if r.error is None else UNKNOWN
+        rows.append((r, c, box_polygon(box, scene.transform), label))
+    areas_m = measure.many([geom for _, _, geom, _ in rows])
+    cells = [Cell(r.tile.id, c, geom, label, r.answer, area, r.text, r.skipped, r.error)
+             for (r, c, geom, label), area in zip(rows, areas_m)]
     total = sum(c.area for c in cells) or 1.0
     areas: dict[str, float] = {}
     counts: Counter = Counter()
@@ -385,7 +392,8 @@ def assemble_classify(
     order = sorted(areas, key=lambda k: (k in (UNKNOWN, "nodata"), -areas[k], k))  # real classes first
     summary = {k: {"area": areas[k], "fraction": areas[k] / total, "cells": counts[k]} for k in order}
     answer = "; ".join(f"{k} {summary[k]['fraction']:.0%} ({_area_text(areas[k], unit)})" for k in order)
-    value = {"classes": summary, "unit": unit, "total_area": total}
+    value = {"classes": summary, "unit": unit, "total_area": total, "area_method": measure.method,
+             "area_detail": measure.detail}
     evidence = tuple(distinct_objects(tiles))
     return SceneAnswer("classify", question, answer, evidence, tuple(tiles), _flagged(tiles),
                        {k: counts[k] for k in order}, value=value, cells=tuple(cells))
@@ -403,20 +411,21 @@ def _area_text(area: float, unit: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------- caption
-def _length_text(length: float, scene) -> str:
-    if scene.crs is None:
-        return f"{length:.0f} px"
-    if scene.crs.is_geographic:
-        return f"{length:.3g}°"
-    _, factor = scene.crs.linear_units_factor
-    m = length * factor
-    return f"{m / 1000:.3g} km" if m >= 1000 else f"{m:.3g} m"
+def _length_text(length: float, unit: str) -> str:
+    """A length for people.
+
+    >>> _length_text(123456, "m"), _length_text(153.6, "m"), _length_text(640, "px")
+    ('123 km', '154 m', '640 px')
+    """
+    if unit != "m":
+        return f"{length:.0f} {unit}"
+    return f"{length / 1000:.3g} km" if length >= 1000 else f"{length:.3g} m"
 
 
 def assemble_caption(tiles: Sequence[TileResult], scene, *, question: str | None = None, nms_iou: float = 0.5) -> SceneAnswer:
     """A scene description from the evidence and the tiles' captions, in the scene's own terms.
 
-    Three parts: the scene's size; the distinct objects grounded, counted per class, with where
+    Three parts: the scene's size on the ground (geodesic, :func:`geocot_cli.measures.ground_lengths`); the distinct objects grounded, counted per class, with where
     they lie (``in the north-west``, ``mostly in the east``, ``across the scene``: see
     :class:`~geocot_cli.compass.Compass`, from the geotransform, never from pixel rows); and the
     tiles' own captions, similar ones grouped (word overlap >= 0.5), the most common first, each
@@ -425,10 +434,8 @@ def assemble_caption(tiles: Sequence[TileResult], scene, *, question: str | None
     compass = Compass.of(scene)
     evidence = distinct_objects(tiles, None, nms_iou)
     per_class = _per_class(evidence)
-    t = scene.transform
-    w = scene.width * math.hypot(t.a, t.d)
-    h = scene.height * math.hypot(t.b, t.e)
-    parts = [f"A {_length_text(w, scene)} × {_length_text(h, scene)} scene"
+    w, h, unit = ground_lengths(scene.crs, scene.transform, scene.width, scene.height)
+    parts = [f"A {_length_text(w, unit)} × {_length_text(h, unit)} scene"
              + (f" ({scene.crs.to_string()})" if scene.crs is not None else "") + "."]
     where: dict[str, str] = {}
     for label in per_class:
@@ -447,7 +454,8 @@ def assemble_caption(tiles: Sequence[TileResult], scene, *, question: str | None
     if captions:
         said = "; ".join(f"{c['text'].rstrip('.')} ({c['where']}, {len(c['tiles'])} of {len(tiles)} tiles)" for c in captions)
         parts.append(f"Tiles describe: {said}.")
-    value = {"per_class": per_class, "where": where, "captions": captions}
+    value = {"per_class": per_class, "where": where, "captions": captions, "size": [w, h], "size_unit": unit,
+             "size_method": "geodesic" if unit == "m" else "pixels"}
     return SceneAnswer("caption", question, " ".join(parts), tuple(evidence), tuple(tiles), _flagged(tiles),
                        per_class, value=value)
 
