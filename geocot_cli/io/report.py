@@ -124,15 +124,17 @@ def cells_frame(answer, scene):
     """The classification cells (tile cores) with class, answer, area and trace, as a GeoDataFrame."""
     import geopandas as gpd
 
-    unit = answer.value.get("unit", "") if isinstance(answer.value, dict) else ""
+    value = answer.value if isinstance(answer.value, dict) else {}
+    unit, method = value.get("unit", ""), value.get("area_method", "")
     rows = [
         {
             "tile_id": c.tile_id, "class": c.label, "answer": c.answer or "", "area": c.area, "area_unit": unit,
+            "area_method": method,
             "skipped": c.skipped or "", "error": c.error or "", "scene_answer": answer.answer, "trace": c.trace or "",
         }
         for c in answer.cells
     ]
-    columns = ["tile_id", "class", "answer", "area", "area_unit", "skipped", "error", "scene_answer", "trace"]
+    columns = ["tile_id", "class", "answer", "area", "area_unit", "area_method", "skipped", "error", "scene_answer", "trace"]
     geoms = gpd.GeoSeries([c.geometry for c in answer.cells], crs=scene.crs)
     frame = gpd.GeoDataFrame(rows, columns=columns, geometry=geoms, crs=scene.crs)
     frame.attrs["geometry_type"] = "Polygon"
