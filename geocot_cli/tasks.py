@@ -13,8 +13,9 @@ classify  one cell per tile core (the cores partition the scene), with class and
           fraction per class; ``classes`` closes the label set (:func:`~geocot_cli.questions.map_label`)
 caption   a description built from the evidence (count per class, where in the scene) and the
           tiles' captions, in the scene's own terms (north-west, ...; see :mod:`geocot_cli.compass`)
-vqa       yes/no questions: yes iff some tile says yes *and* grounds a box; questions that are a
-          count in disguise: the distinct evidence; otherwise the most common tile answer
+vqa       yes/no questions: yes iff some tile says yes *and* grounds a box of the class asked about
+          (any box when none is named); questions that are a count in disguise: the distinct
+          evidence; otherwise the most common tile answer
 ========  ========================================================================================
 
 "Distinct" means: within one tile, a box of the same class with IoU >= 0.9 to an earlier one is the
@@ -493,8 +494,11 @@ def assemble_vqa(
     """A scene-level answer to an open question, from the tiles' answers and their evidence.
 
     - **yes/no** (the question starts with is/are/does/can/..., or every tile answers yes or no):
-      ``yes`` iff at least one tile says yes *and* grounds a box; its evidence supports it. Tiles
-      that say yes without grounding anything are not believed, and are counted in a note.
+      ``yes`` iff at least one tile says yes *and* grounds a box of the asked ``classes`` (any box
+      when none are asked; "is there a bridge?" asks about bridges:
+      :func:`~geocot_cli.questions.polar_classes`); its evidence supports it. Tiles that say yes
+      without such a box (none at all, or only ships when bridges were asked about) are not
+      believed, and are counted in a note.
     - **a count in disguise** (how many / number of / count): the number of distinct evidence
       boxes, as for ``count``.
     - **anything else**: the most common answer (after normalisation), ties broken by more
@@ -510,8 +514,14 @@ def assemble_vqa(
     if _YESNO_Q.search(question) or (answered and all(p is not None for p in polar)):
         says_yes = [r for r, p in zip(answered, polar) if p == "yes"]
         backed = [r for r in says_yes if _with_label(r.features, classes)]
-        if len(says_yes) > len(backed):
-            notes.append(f"{len(says_yes) - len(backed)} tiles said yes without grounding a box; not counted")
+        off_class = [r for r in says_yes if r.features and r not in backed]
+        bare = len(says_yes) - len(backed) - len(off_class)
+        if bare:
+            notes.append(f"{bare} tiles said yes without grounding a box; not counted")
+        if off_class:
+            names = ", ".join(sorted({class_key(f.label) or "object" for r in off_class for f in r.features}))
+            notes.append(f"{len(off_class)} tiles said yes citing only boxes of other classes ({names}), "
+                         f"none of {_classes_text(classes)}; not counted")
         evidence = distinct_objects(backed, classes, nms_iou)
         answer = "yes" if evidence else "no"
         value = {"answer": answer, "tiles_yes": [r.tile.id for r in backed], "tiles_answered": len(answered)}
