@@ -46,12 +46,13 @@ from .measures import area_measure, ground_lengths
 from .metrics import normalize_answer
 from .scene_classes import scene_class
 from .questions import UNKNOWN, class_key, expression_key, label_matches, map_label, plural, route_question
-from .pipeline import TileResult
+from .pipeline import NOT_RUN, TileResult, has_area
 from .trace import Evidence
 from .types import TASKS
 
 __all__ = [
     "CUT_MARGIN",
+    "UNLABELLED",
     "Cell",
     "SceneAnswer",
     "assemble",
@@ -97,7 +98,9 @@ class SceneAnswer:
     ``value`` is the machine-readable answer (an int for count and detect, a dict for the other
     tasks); ``notes`` are sentences a person should read (dropped or unscored boxes, tiles that
     said yes without evidence, a fallback); ``cells`` is the classification grid; ``overview`` is
-    the :class:`~geocot_cli.overview.Overview` of an overview-strategy run.
+    the :class:`~geocot_cli.overview.Overview` of an overview-strategy run; ``provenance`` says
+    what produced the answer (:func:`geocot_cli.io.provenance.run_provenance`; set by
+    :func:`geocot_cli.api.answer_scene`).
     """
 
     task: str
@@ -111,6 +114,7 @@ class SceneAnswer:
     cells: tuple[Cell, ...] = field(repr=False, default=())
     notes: tuple[str, ...] = ()
     overview: Any = field(repr=False, default=None)
+    provenance: dict[str, Any] | None = field(repr=False, default=None)
 
     @property
     def tiles_total(self) -> int:
@@ -126,16 +130,27 @@ class SceneAnswer:
 
     @property
     def tiles_skipped(self) -> int:
-        return sum(1 for t in self.tiles if t.skipped is not None)
+        """Tiles not sent to the model on purpose (nodata; not chosen by the overview)."""
+        return sum(1 for t in self.tiles if t.skipped is not None and t.skipped != NOT_RUN)
+
+    @property
+    def tiles_not_run(self) -> int:
+        """Tiles a stopped run never reached (an answer rebuilt from its journal by ``geocot export``)."""
+        return sum(1 for t in self.tiles if t.skipped == NOT_RUN)
 
 
 # ----------------------------------------------------------------------------------------- evidence
+#: The label of a box the model cited without naming it, when no single class was asked about.
+UNLABELLED = "object"
+
+
 def _with_label(features: Iterable[Feature], classes: Sequence[str] | None) -> list[Feature]:
-    """Keep features of the asked classes; an unlabelled box takes the class when only one was asked."""
+    """Keep features of the asked classes; every one labelled: an unlabelled box takes the class
+    when only one was asked, else :data:`UNLABELLED` (kept only when no class was asked)."""
     out = []
     for f in features:
-        if not f.label and classes and len(classes) == 1:
-            f = dataclasses.replace(f, label=classes[0])
+        if not f.label.strip():
+            f = dataclasses.replace(f, label=classes[0] if classes and len(classes) == 1 else UNLABELLED)
         if label_matches(f.label, classes):
             out.append(f)
     return out
@@ -270,8 +285,8 @@ def assemble_ground(
     compass = Compass.of(scene)
     by_tile: dict[str, tuple[Feature, bool]] = {}  # one candidate per tile: its first answer box
     for r in tiles:
-        if r.trace is None or not r.trace.answer_boxes:
-            continue
+        if r.trace is None or not r.trace.answer_boxes or not has_area(r.trace.answer_boxes[0]):
+            continue  # no box, or one without area (no polygon: see pipeline.has_area)
         ev = Evidence("", "", r.trace.answer_boxes[0], tuple(r.trace.answer_boxes[0]), "answer")
         f = georeference(ev, r.tile, scene_size=(scene.width, scene.height), scene_transform=scene.transform,
                          task="ground", answer=r.answer, trace_text=r.text or "")
@@ -376,8 +391,8 @@ def assemble_classify(
     for r in tiles:
         c = r.tile.core
         box = (float(c.col_off), float(c.row_off), float(c.col_off + c.width), float(c.row_off + c.height))
-        if r.skipped == "nodata":
-            label = "nodata"
+        if r.skipped in ("nodata", NOT_RUN):
+            label = r.skipped
         else:
             label = scene_class(r.answer, classes) if r.error is None else UNKNOWN
         rows.append((r, c, box_polygon(box, scene.transform), label))
@@ -390,7 +405,7 @@ def assemble_classify(
     for c in cells:
         areas[c.label] = areas.get(c.label, 0.0) + c.area
         counts[c.label] += 1
-    order = sorted(areas, key=lambda k: (k in (UNKNOWN, "nodata"), -areas[k], k))  # real classes first
+    order = sorted(areas, key=lambda k: (k in (UNKNOWN, "nodata", NOT_RUN), -areas[k], k))  # real classes first
     summary = {k: {"area": areas[k], "fraction": areas[k] / total, "cells": counts[k]} for k in order}
     answer = "; ".join(f"{k} {summary[k]['fraction']:.0%} ({_area_text(areas[k], unit)})" for k in order)
     value = {"classes": summary, "unit": unit, "total_area": total, "area_method": measure.method,

@@ -146,7 +146,7 @@ def test_classify_grid_gpkg_and_geojson(runner, scene_path, scripted, tmp_path):
     out = tmp_path / "grid.gpkg"
     res = runner.invoke(app, ["classify", str(scene_path), *SMALL, "--classes", "harbor,water", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert [n for n, _ in pyogrio.list_layers(out)] == ["cells", "tiles"]
+    assert [n for n, _ in pyogrio.list_layers(out)] == ["cells", "tiles", "provenance"]
     cells = pyogrio.read_dataframe(out, layer="cells")
     assert len(cells) == 12 and set(cells["class"]) == {"harbor", "water"}  # "open water" -> water
     union = unary_union(list(cells.geometry))

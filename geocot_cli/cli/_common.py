@@ -277,7 +277,8 @@ def render_answer(answer, scene, *, json_out: bool, out) -> None:
     console.print(
         f"{len(answer.evidence)} evidence boxes from {answer.tiles_processed} of {answer.tiles_total} tiles "
         + (f"({answer.tiles_failed} failed) " if answer.tiles_failed else "")
-        + f"({answer.tiles_skipped} skipped)"
+        + f"({answer.tiles_skipped} skipped"
+        + (f", {answer.tiles_not_run} not run)" if getattr(answer, "tiles_not_run", 0) else ")")
         + (f"; {len(answer.flagged)} tiles whose answer disagrees with their evidence: {', '.join(answer.flagged[:8])}"
            + ("..." if len(answer.flagged) > 8 else "") if answer.flagged else "")
         + (f"; written to {out}" if out else ""),
