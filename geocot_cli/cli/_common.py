@@ -69,9 +69,18 @@ def _one_line(exc: BaseException) -> str:
 
 
 def progress(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
-    """Iterate with a rich progress bar on stderr (hidden with --quiet or when stderr is no terminal)."""
-    if state.quiet or not console.is_terminal:
+    """Iterate with a rich progress bar on stderr; plain lines when stderr is no terminal (a log:
+    see :mod:`geocot_cli.cli._progress`); nothing with --quiet."""
+    if state.quiet:
         yield from items
+        return
+    if not console.is_terminal:
+        from ._progress import progress_lines
+
+        def write(line: str) -> None:
+            console.print(escape(line), soft_wrap=True, highlight=False)
+
+        yield from progress_lines(items, total, description, write)
         return
     from rich.progress import track
 
@@ -95,11 +104,14 @@ def run_scene_task(
     refused before the model loads.
     """
     with user_errors():
-        from ..scene import open_scene
+        from ..io.report import check_output_crs
+        from ..scene import check_blocks, open_scene
 
         tiling, options, journal = _prepare(task, args, strategy)
         scene = open_scene(scene_path, bands=tiling.bands)  # a bad scene fails before the model loads
-        backend = _load(options)
+        check_output_crs(args.out, scene)
+        check_blocks(scene)
+        backend = _load(options, getattr(args, "threads", None))
         tiling = _model_tiling(backend, args, tiling)
         try:
             answer, scene = call(
@@ -169,11 +181,32 @@ def _prepare(task: str, args, strategy: str):
     return tiling, options, journal
 
 
-def _load(options):
+def _load(options, threads: int | None = None):
+    """Load the model (with ``threads`` for torch and GDAL when given); say so when it is the demo model."""
     from ..api import open_backend
+    from ..models.demo import DEMO_NOTE, is_demo_model
 
+    set_threads(threads, torch=options.backend == "hf")
     with console.status("loading model", spinner="dots") if console.is_terminal else contextlib.nullcontext():
-        return open_backend(options)
+        backend = open_backend(options)
+    local = getattr(backend, "local_path", None)
+    if local is not None and is_demo_model(local):
+        console.print(f"[yellow]note:[/yellow] {escape(DEMO_NOTE)}", soft_wrap=True)
+    return backend
+
+
+def set_threads(threads: int | None, *, torch: bool = True) -> None:
+    """``--threads N``: N threads for GDAL's block decoding (``GDAL_NUM_THREADS``) and, for an
+    in-process model, for torch (``torch.set_num_threads``). None leaves both libraries' defaults."""
+    if threads is None:
+        return
+    import os
+
+    os.environ["GDAL_NUM_THREADS"] = str(threads)  # read by GDAL at each read (a config option)
+    if torch:
+        import torch as _torch
+
+        _torch.set_num_threads(threads)
 
 
 def _model_tiling(backend, args, tiling):
@@ -188,8 +221,8 @@ def run_many_scenes(scenes, args, *, classes, min_score, strategy: str, overview
     from ..api import detect_scenes, expand_scenes
     from ..errors import ConfigError
     from ..io.overlay import check_overlay
-    from ..io.report import answer_document
-    from ..scene import open_scene
+    from ..io.report import answer_document, check_output_crs
+    from ..scene import check_blocks, open_scene
 
     with user_errors():
         if args.journal is not None:
@@ -197,10 +230,12 @@ def run_many_scenes(scenes, args, *, classes, min_score, strategy: str, overview
         tiling, options, _ = _prepare("detect", args, strategy)
         paths = expand_scenes(scenes)
         for i, p in enumerate(paths):
-            open_scene(p, bands=tiling.bands)  # every scene checked before the model loads
+            scene = open_scene(p, bands=tiling.bands)  # every scene checked before the model loads
+            check_output_crs(args.out, scene)
+            check_blocks(scene)
             if args.overlay is not None:
                 check_overlay(overlay_for(args.overlay, i, p), overwrite=args.overwrite or args.resume)
-        backend = _load(options)
+        backend = _load(options, getattr(args, "threads", None))
         tiling = _model_tiling(backend, args, tiling)
         answers = detect_scenes(
             paths, backend=backend, classes=classes, min_score=min_score, tiling=tiling,

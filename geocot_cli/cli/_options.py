@@ -10,7 +10,7 @@ import typer
 __all__ = [
     "ApiKeyEnv", "BandsOpt", "BaseUrl", "BackendOpt", "BatchSize", "BoxConventionOpt", "ClassesOpt",
     "Concurrency", "Device", "JournalOpt", "Resume", "Dtype", "JsonOpt", "MaxNewTokens", "MinValid", "ModelOpt", "NmsIou",
-    "Out", "Overlap", "Overwrite", "RepetitionPenalty", "ScenePath", "Strict", "TileSize", "TrustRemoteCode",
+    "Out", "Overlap", "Overwrite", "RepetitionPenalty", "ScenePath", "Strict", "Threads", "TileSize", "TrustRemoteCode",
     "parse_bands", "parse_classes",
 ]
 
@@ -50,6 +50,10 @@ def _check_nms_iou(value: float) -> float:
 
 
 NmsIou = Annotated[float, typer.Option("--nms-iou", callback=_check_nms_iou, help="IoU above which boxes from overlapping tiles are one object.")]
+Threads = Annotated[Optional[int], typer.Option(
+    "--threads", min=1, show_default=False,
+    help="Threads for the model (torch) and for GDAL's block decoding (GDAL_NUM_THREADS). "
+         "(default: torch's own, all cores; GDAL one)")]
 Strict = Annotated[bool, typer.Option("--strict", help="Exit 3 when the model failed on any tile (the output is still written without those tiles).")]
 
 
