@@ -36,7 +36,7 @@ demo-model: install
 	GEOCOT=$(GEOCOT) bash train/demo-model.sh out/demo-model
 
 bench: install
-	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f --write-docs || exit 1; done
 
 clean:
 	rm -rf $(DEMO) build dist site *.egg-info
