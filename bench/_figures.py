@@ -44,7 +44,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def describe_machine() -> str:
-    """The machine in words: CPU model and cores, memory, GPU (if torch sees one), Python and torch."""
+    """The machine in words: CPU model and cores, GPU (if torch sees one), memory, torch, Python, load."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -71,6 +71,8 @@ def describe_machine() -> str:
         pass
     parts.insert(1, gpu)
     parts.append(f"Python {platform.python_version()}, {platform.system()}")
+    if hasattr(os, "getloadavg"):  # other work on the machine slows every wall-clock figure
+        parts.append(f"load average {os.getloadavg()[0]:.1f} when written")
     return ", ".join(parts)
 
 
