@@ -7,7 +7,7 @@ GEOCOT := $(VENV)/bin/geocot
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 DEMO   ?= out/demo
 
-.PHONY: install test test-all demo demo-model bench clean
+.PHONY: install test test-all docs demo demo-model bench clean
 
 install: $(VENV)/.installed
 
@@ -24,15 +24,19 @@ test: install
 test-all: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n 2 --doctest-modules -m '' geocot_cli tests
 
+# The docs site; --strict fails on a broken link, a missing page or a bad anchor.
+docs: install
+	$(VENV)/bin/mkdocs build --strict --quiet
+
 demo: install
 	bash examples/demo.sh $(DEMO)
 
-# Rebuild the bundled demo model from scratch (about 7.5 hours on 2 CPU cores; see README).
+# Rebuild the bundled demo model from scratch (about 7.5 hours on 2 CPU cores; see docs/demo-model.md).
 demo-model: install
 	GEOCOT=$(GEOCOT) bash train/demo-model.sh out/demo-model
 
 bench: install
-	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f --write-docs || exit 1; done
 
 clean:
-	rm -rf $(DEMO) build dist *.egg-info
+	rm -rf $(DEMO) build dist site *.egg-info

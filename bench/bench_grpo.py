@@ -138,6 +138,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (both trainers)")
     ap.add_argument("--rounds", type=int, default=2, help="alternating runs of each trainer (median taken)")
     ap.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    ap.add_argument("--write-docs", action="store_true", help="write the figures into docs/performance.md")
     args = ap.parse_args()
     import warnings
 
@@ -192,6 +193,24 @@ def main() -> None:
         print(trl_error)
     if args.json:
         print(json.dumps({"figures": figures, "trl_error": None if "trl" in figures else trl_error}))
+    if args.write_docs:
+        from _figures import publish
+
+        g = figures["geocot"]
+        if "trl" in figures:
+            t = figures["trl"]
+            figure = (f"{g['step_s']:.2f} vs {t['step_s']:.2f} s/step: **{g['completions_per_s'] / t['completions_per_s']:.2f}x** "
+                      f"completions/s ({g['completions_per_s']:.1f} vs {t['completions_per_s']:.1f})")
+            against = f"geocot's loop vs TRL {trl.__version__} `GRPOTrainer`"
+        else:
+            figure = f"{g['step_s']:.2f} s/step, {g['completions_per_s']:.1f} completions/s (TRL side: {trl_error})"
+            against = "geocot's loop"
+        publish("performance.md", "bench_grpo", "\n".join([
+            "| what | figure |",
+            "|---|---|",
+            f"| GRPO step, {against} (tiny model, same rewards, k={args.generations}, {args.prompts} prompts, "
+            f"<= {args.tokens} tokens, {args.threads} torch thread(s)) | {figure} |",
+        ]), command=f"python bench/bench_grpo.py --steps {args.steps} --rounds {args.rounds} (needs pip install trl)")
     sys.stdout.flush()
 
 

@@ -143,7 +143,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3, help="scenes per regime (default 3)")
     ap.add_argument("--quick", action="store_true", help="first regime only, one scene")
+    ap.add_argument("--write-docs", action="store_true", help="write the table into docs/performance.md")
     args = ap.parse_args()
+    table = ["| regime | strategy | tiles | glances | ratio | recall | loss (pts) |", "|---|---|---|---|---|---|---|"]
     regimes = REGIMES[:1] if args.quick else REGIMES
     seeds = 1 if args.quick else args.seeds
     print(f"overview vs grid: tile {TILING.tile}, overlap {TILING.overlap}, {seeds} scene(s) per regime, "
@@ -178,8 +180,18 @@ def main() -> None:
                 secs = sum(r[4] for r in rows[name])
                 print(f"{regime.name:38s} {name:36s} {objects:7d} {tiles:6d} {glances:7d} "
                       f"{grid_tiles / (tiles + glances):5.1f}x {rec:7.1%} {100 * (grid_recall - rec):7.1f} {secs:7.1f}")
+                table.append(f"| {regime.name if name == 'grid' else ''} | {name} | {tiles} | {glances} | "
+                             f"{grid_tiles / (tiles + glances):.1f}x | {rec:.1%} | "
+                             f"{'-' if name == 'grid' else f'{100 * (grid_recall - rec):.1f}'} |")
     print("ratio = grid tiles / (tiles + glances): every glance is one more model call on a tile-sized image; "
           "loss pt = grid recall - recall, in points; goal: ratio >= 3x with loss <= 2 points")
+    if args.write_docs:
+        from _figures import publish
+
+        publish("performance.md", "bench_overview", "\n".join(table) + (
+            f"\n\n{seeds} scene(s) per regime, tile {TILING.tile}, overlap {TILING.overlap}; ratio = grid tiles / "
+            "(tiles + glances); loss = grid recall - recall, in points. Goal: ratio >= 3x with loss <= 2 points."),
+            command=f"python bench/bench_overview.py --seeds {args.seeds}{' --quick' if args.quick else ''}")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def tiny(
     spatial_positions: Annotated[bool, _arch(
         "Make patch positions readable from the start: a 2-D sinusoidal vision position table and the "
         "language model's rotary frequencies given to image rows and columns (a small model trained from "
-        "scratch then learns where single objects are: README, the bundled demo model).")] = False,
+        "scratch then learns where single objects are: docs/demo-model.md).")] = False,
     rotary_fraction: Annotated[Optional[float], _arch(
         "Share of each attention head the rotary rotates; the rest carries no position, so the model can "
         "attend to an object's patch from any distance (default: 0.5 as GLM-4.1V, 1.0 with "

@@ -192,7 +192,7 @@ def caption(scene: ScenePath, *, args: SceneArgs) -> None:
 def ask(
     scene: ScenePath,
     question: Annotated[str, typer.Argument(help='The question, e.g. "how many bridges?".', show_default=False)],
-    task: Annotated[Optional[str], typer.Option("--task", help="Force a task: vqa, caption, classify, ground, count, detect (default: routed from the question; see the README).")] = None,
+    task: Annotated[Optional[str], typer.Option("--task", help="Force a task: vqa, caption, classify, ground, count, detect (default: routed from the question; see docs/tasks.md).")] = None,
     classes: ClassesOpt = None,
     strategy: StrategyOpt = "grid",
     overview_decimation: OverviewDecimation = 4.0,
