@@ -320,6 +320,21 @@ def test_cli_run_then_rescore_print_the_same(runner, cli, bench, tmp_path, monke
         assert needle in table_run.stdout
 
 
+def test_cli_eval_writes_progress_lines_into_a_log(runner, cli, bench, tmp_path, monkeypatch):
+    import geocot_cli.cli._progress as prog
+
+    monkeypatch.setattr(prog, "EVERY_S", 0.0)
+    monkeypatch.setattr(prog, "MIN_GAP_S", 0.0)
+    monkeypatch.setattr(geocot_cli.api, "open_backend", lambda options: ScriptedBackend(responder))
+    res = runner.invoke(cli, ["eval", "--data", str(bench), "--out", str(tmp_path / "p.jsonl"), "--json",
+                              "--no-meteor", "--batch-size", "3"])
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.stderr.splitlines() if line.startswith("eval bench.jsonl: ")]
+    n = len(SCRIPT)
+    assert lines[0].startswith(f"eval bench.jsonl: 3/{n} samples (") and "samples/s" in lines[0]
+    assert lines[-1].startswith(f"eval bench.jsonl: {n}/{n} samples in ")
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

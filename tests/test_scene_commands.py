@@ -154,7 +154,7 @@ def test_classify_grid_gpkg_and_geojson(runner, scene_path, scripted, tmp_path):
     x1, y1, x2, y2 = union.bounds  # ground area: UTM metres are not ground metres (scale factor 0.9996)
     assert sum(cells["area"]) == pytest.approx(geodesic_area_of_box("EPSG:32618", x1, y1, x2, y2), rel=1e-6)
     assert set(cells["area_unit"]) == {"m²"} and set(cells["area_method"]) == {"geodesic"}
-    assert "area (m²)" in res.stderr
+    assert "area (m²)" in res.stderr and "areas: geodesic area on the WGS 84 ellipsoid" in res.stderr
     gj = tmp_path / "grid.geojson"
     assert runner.invoke(app, ["classify", str(scene_path), *SMALL, "--out", str(gj)]).exit_code == 0
     doc = json.loads(gj.read_text())

@@ -301,6 +301,8 @@ def render_answer(answer, scene, *, json_out: bool, out) -> None:
         _table(["class", "cells", f"area ({answer.value['unit']})", "share"],
                [[k, str(v["cells"]), f"{v['area']:.6g}", f"{v['fraction']:.1%}"]
                 for k, v in answer.value["classes"].items()])
+        if answer.value.get("area_detail"):
+            console.print(f"areas: {escape(answer.value['area_detail'])}", soft_wrap=True)
     elif answer.per_class and answer.task != "ground":
         from ..questions import class_key
 

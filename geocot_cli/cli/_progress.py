@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
-__all__ = ["duration", "progress_lines"]
+__all__ = ["LinePacer", "duration", "progress_lines"]
 
 T = TypeVar("T")
 
@@ -47,6 +47,49 @@ def duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+class LinePacer:
+    """Decides when a progress line is due, and writes it: ``update(done, total)`` as work lands,
+    ``finish(done, total)`` at the end (see the module doc; :func:`progress_lines` drives one).
+
+    ``unit`` names what is counted (``tiles``, ``samples``).
+    """
+
+    def __init__(self, label: str, write: Callable[[str], None], *, unit: str = "tiles",
+                 every_s: float | None = None, every_frac: float | None = None, min_gap_s: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.label, self.write, self.unit, self.clock = label, write, unit, clock
+        self.every_s = EVERY_S if every_s is None else every_s
+        self.every_frac = EVERY_FRAC if every_frac is None else every_frac
+        self.min_gap_s = MIN_GAP_S if min_gap_s is None else min_gap_s
+        self.start = self.last = clock()
+        self.next_count: int | None = None
+
+    def update(self, done: int, total: int | None) -> None:
+        now = self.clock()
+        if self.next_count is None and total:
+            self.next_count = max(1, int(total * self.every_frac))
+        step = max(1, int(total * self.every_frac)) if total else None
+        due = now - self.last >= self.every_s or (
+            self.next_count is not None and done >= self.next_count and now - self.last >= self.min_gap_s)
+        if due and done > 0 and (not total or done < total):
+            rate = done / max(now - self.start, 1e-9)
+            text = (f"{self.label}: {done}/{total} {self.unit} ({done / total:.0%})" if total
+                    else f"{self.label}: {done} {self.unit}")
+            text += f", {rate:.2g} {self.unit}/s"
+            if total and rate > 0:
+                text += f", {duration((total - done) / rate)} left"
+            self.write(text)
+            self.last = now
+        while step is not None and self.next_count is not None and done >= self.next_count:
+            self.next_count += step
+
+    def finish(self, done: int, total: int | None) -> None:
+        elapsed = self.clock() - self.start
+        if elapsed >= self.min_gap_s:
+            self.write(f"{self.label}: {done}/{total if total is not None else done} {self.unit} in "
+                       f"{duration(elapsed)} ({done / max(elapsed, 1e-9):.2g} {self.unit}/s)")
 
 
 def progress_lines(
@@ -74,30 +117,10 @@ def progress_lines(
     count s.tif: 3/4 tiles (75%), 0.1 tiles/s, 10s left
     count s.tif: 4/4 tiles in 50s (0.08 tiles/s)
     """
-    every_s = EVERY_S if every_s is None else every_s
-    every_frac = EVERY_FRAC if every_frac is None else every_frac
-    min_gap_s = MIN_GAP_S if min_gap_s is None else min_gap_s
-    start = clock()
-    last = start
-    step = max(1, int(total * every_frac)) if total else None
-    next_count = step
+    pacer = LinePacer(label, write, every_s=every_s, every_frac=every_frac, min_gap_s=min_gap_s, clock=clock)
     done = 0
     for item in items:
         yield item
         done += 1
-        now = clock()
-        due = now - last >= every_s or (next_count is not None and done >= next_count and now - last >= min_gap_s)
-        if due and (total is None or done < total):
-            rate = done / max(now - start, 1e-9)
-            text = f"{label}: {done}/{total} tiles ({done / total:.0%})" if total else f"{label}: {done} tiles"
-            text += f", {rate:.2g} tiles/s"
-            if total:
-                text += f", {duration((total - done) / rate)} left"
-            write(text)
-            last = now
-        while next_count is not None and done >= next_count:
-            next_count += step
-    elapsed = clock() - start
-    if elapsed >= min_gap_s:
-        write(f"{label}: {done}/{total if total is not None else done} tiles in {duration(elapsed)}"
-              f" ({done / max(elapsed, 1e-9):.2g} tiles/s)")
+        pacer.update(done, total)
+    pacer.finish(done, total)
