@@ -47,9 +47,14 @@ EQUAL_AREA_METHODS: frozenset[str] = frozenset({
     "craster parabolic", "wagner iv", "flat polar quartic", "proj hammer", "proj collg",
 })
 
-#: Segments per polygon edge (at most) before a polygon is moved to geographic coordinates: a
-#: straight edge in the projection is a curve on the ellipsoid.
+#: Before a polygon is measured its edges are cut into pieces of at most 1/16 of the edge, and at
+#: most :data:`MAX_STEP` long: a straight edge of the CRS (a parallel of a geographic CRS, a line
+#: of a projection) is a curve on the ellipsoid, which a geodesic between far-apart vertices would
+#: cut short (a 75-degree wide cell of a geographic raster measured with 16 pieces an edge is 0.8%
+#: too large; with 0.01-degree pieces its error is below one part in a million).
 DENSIFY = 16
+#: Longest piece of an edge: in degrees for a geographic CRS, in CRS units (metres, feet) otherwise.
+MAX_STEP = {"geographic": 0.01, "projected": 1000.0}
 
 
 def _horizontal(crs: Any):
@@ -143,11 +148,11 @@ def _to_lonlat(proj, geometries: Sequence[Any]) -> list[Any]:
     geoms = np.asarray(list(geometries), dtype=object)
     if len(geoms) == 0:
         return []
+    lengths = shapely.length(geoms)
+    n_edges = np.maximum(shapely.get_num_coordinates(geoms) - 1, 1)
+    step = np.minimum(lengths / n_edges / DENSIFY, MAX_STEP["projected" if proj.is_projected else "geographic"])
+    geoms = shapely.segmentize(geoms, np.where(step > 0, step, 1.0))
     if proj.is_projected:
-        lengths = shapely.length(geoms)
-        n_edges = np.maximum(shapely.get_num_coordinates(geoms) - 1, 1)
-        step = np.where(lengths > 0, lengths / n_edges / DENSIFY, 1.0)
-        geoms = shapely.segmentize(geoms, step)
         to_geo = pyproj.Transformer.from_crs(proj, proj.geodetic_crs, always_xy=True)
 
         def move(xy):

@@ -134,3 +134,21 @@ def test_ground_lengths_of_the_whole_world():
     assert unit == "m"
     assert w == pytest.approx(2 * math.pi * 6378137.0, rel=1e-6)  # the equator
     assert h == pytest.approx(20_003_931, rel=1e-6)  # pole to pole on WGS 84
+
+
+def test_a_geographic_cell_is_bounded_by_parallels(make_geotiff):
+    """A 75-degree wide cell of a geographic raster is bounded by parallels, not by geodesics between
+    its corners: its area is the ellipsoidal zone's (exact formula here, not pyproj)."""
+    path = make_geotiff("zone.tif", width=360, height=150, count=1, crs="EPSG:4326", origin=(-180.0, 75.0), res=1.0)
+    ans, _ = classify_scene(path, backend=answer("sea ice"), tiling=TilingOptions(tile=150, overlap=0))
+    a, f = 6378137.0, 1 / 298.257223563
+    e2 = f * (2 - f)
+    e = math.sqrt(e2)
+
+    def q(lat):  # the authalic latitude function
+        s = math.sin(math.radians(lat))
+        return (1 - e2) * (s / (1 - e2 * s * s) - math.log((1 - e * s) / (1 + e * s)) / (2 * e))
+
+    zone = math.pi * a * a * (q(75) - q(-75))  # 2 pi a^2 / 2 * (q2 - q1)
+    assert ans.value["total_area"] == pytest.approx(zone, rel=1e-6)
+    assert ans.value["classes"]["sea ice"]["area"] == pytest.approx(zone, rel=1e-6)

@@ -197,6 +197,7 @@ def test_geojson_of_a_scene_without_crs_fails_before_any_model_call(runner, make
     res = runner.invoke(app, ["detect", str(path), "--out", str(tmp_path / "x.geojson"), "--tile", "100"])
     assert res.exit_code == 2 and not backend.calls and loads == []  # the model was not even loaded
     assert "has no CRS" in res.stderr and ".gpkg" in res.stderr and "Traceback" not in res.output
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr  # the error alone: no warning before it
     assert not list(tmp_path.glob("x.geojson*"))  # no output, no journal
     with pytest.warns(UserWarning, match="no CRS"), pytest.raises(OutputError, match="has no CRS"):
         answer_scene(path, "detect", backend=backend, out=tmp_path / "y.json", tiling=TilingOptions(100, 0))

@@ -104,13 +104,8 @@ def run_scene_task(
     refused before the model loads.
     """
     with user_errors():
-        from ..io.report import check_output_crs
-        from ..scene import check_blocks, open_scene
-
         tiling, options, journal = _prepare(task, args, strategy)
-        scene = open_scene(scene_path, bands=tiling.bands)  # a bad scene fails before the model loads
-        check_output_crs(args.out, scene)
-        check_blocks(scene)
+        scene = open_checked(scene_path, tiling, args.out)  # a bad scene fails before the model loads
         backend = _load(options, getattr(args, "threads", None))
         tiling = _model_tiling(backend, args, tiling)
         try:
@@ -132,6 +127,25 @@ def run_scene_task(
         if args.overlay is not None:
             _overlay(args.overlay, answer, scene, args)
     check_tiles(answer, getattr(args, "strict", False))
+
+
+def open_checked(scene_path, tiling, out):
+    """Open a scene and check what can be checked before the model loads: the output's needs (a
+    GeoJSON needs a CRS) and a sparse sample of its blocks. The scene's warnings (no CRS, ...) are
+    said only when it passes: bad input is one line."""
+    import warnings
+
+    from ..io.report import check_output_crs
+    from ..scene import check_blocks, open_scene
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scene = open_scene(scene_path, bands=tiling.bands)
+    check_output_crs(out, scene)
+    check_blocks(scene)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return scene
 
 
 def _overlay(path, answer, scene, args) -> None:
@@ -221,8 +235,7 @@ def run_many_scenes(scenes, args, *, classes, min_score, strategy: str, overview
     from ..api import detect_scenes, expand_scenes
     from ..errors import ConfigError
     from ..io.overlay import check_overlay
-    from ..io.report import answer_document, check_output_crs
-    from ..scene import check_blocks, open_scene
+    from ..io.report import answer_document
 
     with user_errors():
         if args.journal is not None:
@@ -230,9 +243,7 @@ def run_many_scenes(scenes, args, *, classes, min_score, strategy: str, overview
         tiling, options, _ = _prepare("detect", args, strategy)
         paths = expand_scenes(scenes)
         for i, p in enumerate(paths):
-            scene = open_scene(p, bands=tiling.bands)  # every scene checked before the model loads
-            check_output_crs(args.out, scene)
-            check_blocks(scene)
+            open_checked(p, tiling, args.out)  # every scene checked before the model loads
             if args.overlay is not None:
                 check_overlay(overlay_for(args.overlay, i, p), overwrite=args.overwrite or args.resume)
         backend = _load(options, getattr(args, "threads", None))
