@@ -251,6 +251,8 @@ def open_scene(
 
 #: Blocks :func:`check_blocks` reads by default (spread over the scene; all of them in a smaller file).
 CHECK_BLOCKS = 64
+#: Most pixels a side :func:`check_blocks` reads of one block (a striped file's block is a whole strip).
+CHECK_SIDE = 1024
 
 
 def sample_blocks(rows: int, cols: int, most: int = CHECK_BLOCKS) -> list[tuple[int, int]]:
@@ -304,6 +306,9 @@ def _check_blocks(scene: Scene, most: int) -> int:
         picked = sample_blocks(rows, cols, most)
         for r, c in picked:
             window = Window(c * bw, r * bh, min(bw, scene.width - c * bw), min(bh, scene.height - r * bh))
+            # a block of a whole strip or image is decoded by GDAL all the same; the array read stays small
+            window = Window(window.col_off, window.row_off, min(window.width, CHECK_SIDE),
+                            min(window.height, CHECK_SIDE))
             try:
                 ds.read(list(scene.bands), window=window)
             except RasterioError as exc:
