@@ -18,6 +18,7 @@ import shapely
 from affine import Affine
 
 import geocot_cli.api
+import geocot_cli.cli._common
 import geocot_cli.scene
 from geocot_cli.api import answer_scene, detect_scene, export_journal
 from geocot_cli.backends.scripted import ScriptedBackend
@@ -288,15 +289,17 @@ def test_progress_lines_when_stderr_is_not_a_terminal(runner, scene_path, use, m
     res = runner.invoke(app, ["count", str(scene_path), "ship", *SMALL])
     assert res.exit_code == 0, res.output
     lines = [line for line in res.stderr.splitlines() if line.startswith(f"count {scene_path}")]
-    assert lines[0].startswith(f"count {scene_path}: 1/12 tiles (8%), ") and " tiles/s, " in lines[0]
-    assert lines[0].endswith(" left") and lines[10].startswith(f"count {scene_path}: 11/12 tiles (92%), ")
+    assert lines[0] == f"count {scene_path}: 1/12 tiles (8%)"  # no rate from one tile: start-up is not work
+    assert lines[1].startswith(f"count {scene_path}: 2/12 tiles (17%), ") and " tiles/s, " in lines[1]
+    assert lines[1].endswith(" left") and lines[10].startswith(f"count {scene_path}: 11/12 tiles (92%), ")
     assert len(lines) == 12 and lines[-1].startswith(f"count {scene_path}: 12/12 tiles in ")
     # a run of a few seconds writes none (the default pacing): stderr is the summary alone
     monkeypatch.undo()
     use(ScriptedBackend(oracle_trace))
     res = runner.invoke(app, ["count", str(scene_path), "ship", *SMALL])
     assert res.exit_code == 0 and f"count {scene_path}:" not in res.stderr
-    # --quiet: none
+    # --quiet: none (the flag sets the CLI's state for the process: put back after the test)
+    monkeypatch.setattr(geocot_cli.cli._common.state, "quiet", False)
     res = runner.invoke(app, ["--quiet", "count", str(scene_path), "ship", *SMALL])
     assert res.exit_code == 0 and f"count {scene_path}:" not in res.stderr
 

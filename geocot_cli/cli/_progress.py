@@ -13,8 +13,8 @@ every ``every_s`` seconds, and after every ``every_frac`` of the tiles (but neve
 A run that takes a few seconds, or fails at once, writes none: its stderr stays the answer's
 summary, or the one line of its error.
 
-The rate counts the tiles seen since the start, replayed ones (``--resume``) included; the ETA is
-the tiles left at that rate.
+The rate counts the tiles finished since the first one (so model warm-up is not taken for slowness;
+replayed tiles of a ``--resume`` count too); the time left is the tiles left at that rate.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class LinePacer:
         self.min_gap_s = MIN_GAP_S if min_gap_s is None else min_gap_s
         self.start = self.last = clock()
         self.next_count: int | None = None
+        self.first: tuple[int, float] | None = None  # (done, time) at the first update with work done
 
     def update(self, done: int, total: int | None) -> None:
         now = self.clock()
@@ -73,13 +74,17 @@ class LinePacer:
         step = max(1, int(total * self.every_frac)) if total else None
         due = now - self.last >= self.every_s or (
             self.next_count is not None and done >= self.next_count and now - self.last >= self.min_gap_s)
+        if self.first is None and done > 0:
+            self.first = (done, now)
         if due and done > 0 and (not total or done < total):
-            rate = done / max(now - self.start, 1e-9)
             text = (f"{self.label}: {done}/{total} {self.unit} ({done / total:.0%})" if total
                     else f"{self.label}: {done} {self.unit}")
-            text += f", {rate:.2g} {self.unit}/s"
-            if total and rate > 0:
-                text += f", {duration((total - done) / rate)} left"
+            n0, t0 = self.first
+            if done > n0 and now > t0:  # the rate since the first result: start-up is not work
+                rate = (done - n0) / (now - t0)
+                text += f", {rate:.2g} {self.unit}/s"
+                if total:
+                    text += f", {duration((total - done) / rate)} left"
             self.write(text)
             self.last = now
         while step is not None and self.next_count is not None and done >= self.next_count:
