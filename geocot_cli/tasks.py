@@ -45,7 +45,7 @@ from .georef import Feature, box_polygon, dedupe_seams, georeference
 from .measures import area_measure, ground_lengths
 from .metrics import normalize_answer
 from .scene_classes import scene_class
-from .questions import UNKNOWN, class_key, expression_key, label_matches, map_label, plural, route_question
+from .questions import UNKNOWN, class_key, expression_key, label_matches, plural, route_question
 from .pipeline import NOT_RUN, TileResult, has_area
 from .trace import Evidence
 from .types import TASKS

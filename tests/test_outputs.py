@@ -24,11 +24,11 @@ from geocot_cli.api import answer_scene, detect_scene, export_journal
 from geocot_cli.backends.scripted import ScriptedBackend
 from geocot_cli.cli.app import app
 from geocot_cli.config import TilingOptions
-from geocot_cli.errors import OutputError, SceneError
+from geocot_cli.errors import OutputError
 from geocot_cli.io.provenance import model_hash
 from geocot_cli.prompts import build_prompt
 
-from oracle import draw_scene, object_boxes, oracle_trace
+from oracle import draw_scene, oracle_trace
 
 TRANSFORM = Affine(0.5, 0, 500000.0, 0, -0.5, 4000000.0)
 SMALL = ["--tile", "400", "--overlap", "80"]  # 1200 x 900 -> 12 tiles
