@@ -185,7 +185,7 @@ def overlay_image(answer: SceneAnswer, scene: Scene, *, max_side: int = 2048, mi
     lines = [f"Q: {answer.question}" if answer.question else f"Task: {answer.task}", f"A: {answer.answer}",
              f"{len(answer.evidence)} cited boxes, {answer.tiles_processed} of {answer.tiles_total} tiles"
              + (f", {answer.tiles_failed} failed (red)" if answer.tiles_failed else "")
-             + (f"; labels on {shown} (no room for the rest: colours in the legend)" if shown < len(labels) else "")]
+             + (f"; {shown} labelled (others: colour legend)" if shown < len(labels) else "")]
     hb = draw.textbbox((0, 0), "Ag", font=header_font)
     lh = hb[3] - hb[1] + 6
     counts = Counter(labels)
