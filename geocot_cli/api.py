@@ -24,17 +24,19 @@ Each takes a scene (path or :class:`~geocot_cli.scene.Scene`) and a ``backend`` 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .config import BackendOptions, TilingOptions
-from .io.report import check_output, write_answer
+from .errors import GeocotError
+from .io.report import check_output, check_output_crs, write_answer
 from .models.demo import resolve_model
 from .overview import MAX_DECIMATION
-from .pipeline import TileResult, run_scene
+from .pipeline import NOT_RUN, TileResult, run_scene
 from .prompts import build_prompt
-from .scene import Scene, open_scene
+from .scene import Scene, check_blocks, open_scene
 from .questions import plan_question
 from .tasks import SceneAnswer, assemble
 from .tiling import TileGrid
@@ -117,50 +119,71 @@ def answer_scene(
     tile (and the overview) is appended to that file as it lands; ``resume`` then skips what it
     holds (after a crash or Ctrl-C) and gives the same output as one clean run.
     """
-    from .overview import check_strategy, glance_result, look, selected_tiles, unselected_results
+    from .io.provenance import run_provenance
+    from .overview import check_strategy
 
     check_strategy(strategy, task)
     check_output(out, overwrite=overwrite or resume)
     tiling = tiling or model_tiling(backend)
     if not isinstance(scene, Scene):
         scene = open_scene(scene, bands=tiling.bands)
+    check_output_crs(out, scene)
+    check_blocks(scene)
     grid = TileGrid(scene, tiling)
+    provenance = run_provenance(
+        backend, task=task, question=question, classes=classes, tiling=tiling, scene=scene.path,
+        prompt=build_prompt(task, question, classes), strategy=strategy, nms_iou=nms_iou, min_score=min_score,
+    )
     run = _Run(scene, task, question, classes, tiling, backend, journal, resume, overwrite,
-               strategy=(strategy, overview_max_decimation, overview_margin))
-    with run:
-        overview, tiles, total = None, None, len(grid)
-        if strategy == "overview":
-            overview = look(scene, backend, task=task, question=question, classes=classes, tiling=tiling,
-                            margin=overview_margin, max_decimation=overview_max_decimation, replay=run.done,
-                            convention=run.convention)
-            for glance in overview.glances:  # journaled, so a resumed run chooses the same tiles
-                if run.journal is not None and glance.id not in run.done and glance.text is not None:
-                    run.journal.record(glance_result(scene, glance, overview.prompt))
-            tiles, total = selected_tiles(grid, overview.tiles, done=run.done), len(overview.tiles)
-        results: Iterable[TileResult] = run.record(
-            run_scene(
-                scene, backend, task=task, question=question, classes=classes, tiling=tiling,
-                batch_size=batch_size, tiles=tiles, done=run.done, convention=run.convention,
-            )
-        )
-        if progress is not None:
-            results = progress(results, total)
-        results = list(results)
-        if tiles is not None:
-            results += unselected_results(grid, overview.tiles, build_prompt(task, question, classes))
-            results.sort(key=lambda r: (r.tile.row, r.tile.col))
-        answer = assemble(task, results, question=question, classes=classes, nms_iou=nms_iou, scene=scene,
-                          min_score=min_score)
-    if overview is not None:
-        answer = _with_overview(answer, overview)
-    if out is not None:
-        write_answer(out, answer, scene, overwrite=True if resume else overwrite)
+               strategy=(strategy, overview_max_decimation, overview_margin), provenance=provenance)
+    try:
+        with run:
+            answer, overview = _answer(run, scene, grid, task, backend, question, classes, tiling, batch_size,
+                                       nms_iou, min_score, strategy, overview_margin, overview_max_decimation,
+                                       progress)
+            if overview is not None:
+                provenance["prompts"]["overview"] = overview.prompt
+                answer = _with_overview(answer, overview)
+            answer = dataclasses.replace(answer, provenance=provenance)
+            if out is not None:
+                write_answer(out, answer, scene, overwrite=True if resume else overwrite)
+    except GeocotError as exc:
+        raise run.stopped(exc) from exc
     return answer, scene
 
 
-def _with_overview(answer: SceneAnswer, overview) -> SceneAnswer:
-    import dataclasses
+def _answer(run, scene, grid, task, backend, question, classes, tiling, batch_size, nms_iou, min_score, strategy,
+            overview_margin, overview_max_decimation, progress):
+    """The run itself: the overview (if asked), every tile, the assembled answer; ``(answer, overview)``."""
+    from .overview import glance_result, look, selected_tiles, unselected_results
 
+    overview, tiles, total = None, None, len(grid)
+    if strategy == "overview":
+        overview = look(scene, backend, task=task, question=question, classes=classes, tiling=tiling,
+                        margin=overview_margin, max_decimation=overview_max_decimation, replay=run.done,
+                        convention=run.convention)
+        for glance in overview.glances:  # journaled, so a resumed run chooses the same tiles
+            if run.journal is not None and glance.id not in run.done and glance.text is not None:
+                run.journal.record(glance_result(scene, glance, overview.prompt))
+        tiles, total = selected_tiles(grid, overview.tiles, done=run.done), len(overview.tiles)
+    results: Iterable[TileResult] = run.record(
+        run_scene(
+            scene, backend, task=task, question=question, classes=classes, tiling=tiling,
+            batch_size=batch_size, tiles=tiles, done=run.done, convention=run.convention,
+        )
+    )
+    if progress is not None:
+        results = progress(results, total)
+    results = list(results)
+    if tiles is not None:
+        results += unselected_results(grid, overview.tiles, build_prompt(task, question, classes))
+        results.sort(key=lambda r: (r.tile.row, r.tile.col))
+    answer = assemble(task, results, question=question, classes=classes, nms_iou=nms_iou, scene=scene,
+                      min_score=min_score)
+    return answer, overview
+
+
+def _with_overview(answer: SceneAnswer, overview) -> SceneAnswer:
     glances = overview.glances
     notes = [
         f"overview strategy: {len(overview.tiles)} of {overview.tiles_total} tiles looked at closely "
@@ -233,14 +256,21 @@ def ask_scene(
 
 
 class _Run:
-    """The journal side of a run: what is done already, and appending what finishes."""
+    """The journal side of a run: what is done already, and appending what finishes.
 
-    def __init__(self, scene, task, question, classes, tiling, backend, journal, resume, overwrite, strategy):
+    A run that stops on a :class:`GeocotError` after some tiles were answered leaves its journal,
+    marked with why (:meth:`~geocot_cli.io.journal.Journal.stop`), and :meth:`stopped` adds to the
+    error what to do with it.
+    """
+
+    def __init__(self, scene, task, question, classes, tiling, backend, journal, resume, overwrite, strategy,
+                 provenance=None):
         from .io.journal import Journal, JournalHeader
 
         self.done: dict = {}
         self.convention = backend.box_convention
         self.journal = None
+        self._kept = 0
         if journal is None:
             return
         header = JournalHeader(
@@ -249,7 +279,7 @@ class _Run:
             bands=tuple(scene.bands), min_valid=tiling.min_valid, model=getattr(backend, "name", "?"),
             box_convention=backend.box_convention, strategy=strategy[0],
             overview_max_decimation=strategy[1] if strategy[0] == "overview" else None,
-            overview_margin=strategy[2] if strategy[0] == "overview" else None,
+            overview_margin=strategy[2] if strategy[0] == "overview" else None, provenance=provenance,
         )
         self.journal = Journal(journal, header, resume=resume, overwrite=overwrite)
         # a tile the model failed on is run again on resume; everything else is replayed
@@ -264,9 +294,26 @@ class _Run:
     def __enter__(self) -> _Run:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         if self.journal is not None:
+            if isinstance(exc, GeocotError) and self.journal.answered:
+                self.journal.stop(str(exc))
+                self._kept = self.journal.answered
             self.journal.close()
+
+    def stopped(self, exc: GeocotError) -> GeocotError:
+        """``exc``, saying what happens to the tiles answered before it (when a journal kept them)."""
+        if not self._kept or self.journal is None:
+            return exc
+        j = self.journal.path
+        try:
+            return type(exc)(
+                f"{exc}; the {self._kept} tiles answered before it are kept in {j}: once this is fixed, the same "
+                f"command continues from them (as with --resume), and `geocot export {j} --out partial.gpkg` "
+                "writes what they found now"
+            )
+        except TypeError:  # an error class with its own arguments: keep it as it is
+            return exc
 
 
 def export_journal(
@@ -274,9 +321,13 @@ def export_journal(
 ) -> tuple[SceneAnswer, Scene]:
     """Rebuild a run's answer (and ``out``) from its journal alone: no model, no pixel read.
 
-    Tiles the journal does not hold (a run stopped early) are reported as ``skipped="not run"``;
-    in an overview-strategy run, tiles the overview did not choose as ``"not selected by the overview"``.
+    Tiles the journal does not hold (a run stopped early) are *not run* (``skipped="not run"``,
+    counted in ``answer.tiles_not_run`` and said in a note), not skipped; in an overview-strategy run,
+    tiles the overview did not choose are ``"not selected by the overview"``. The provenance is the
+    run's own (from the journal's header), with ``exported`` saying when and from where.
     """
+    import datetime
+
     from .io.journal import read_journal
     from .overview import NOT_SELECTED, journal_glances, look
 
@@ -284,6 +335,7 @@ def export_journal(
     header, done = read_journal(journal)
     tiling = TilingOptions(tile=header.tile, overlap=header.overlap, bands=header.bands, min_valid=header.min_valid)
     scene = open_scene(header.scene, bands=header.bands)
+    check_output_crs(out, scene)
     grid = TileGrid(scene, tiling)
     overview = None
     glances = journal_glances(done)
@@ -295,7 +347,7 @@ def export_journal(
     def record(tile_id: str) -> dict:
         if chosen is not None and tile_id not in chosen:
             return {"skipped": NOT_SELECTED}
-        return done.get(tile_id, {"skipped": "not run"})
+        return done.get(tile_id, {"skipped": NOT_RUN})
 
     records = {f"r{r}c{c}": record(f"r{r}c{c}") for r, c, _, _ in grid.windows()}
     results = run_scene(
@@ -306,6 +358,21 @@ def export_journal(
                       scene=scene)
     if overview is not None:
         answer = _with_overview(answer, overview)
+    provenance = dict(header.provenance or {
+        "task": header.task, "question": header.question, "classes": list(header.classes or []) or None,
+        "model": {"name": header.model}, "box_convention": header.box_convention,
+        "tiling": {"tile": header.tile, "overlap": header.overlap,
+                   "bands": list(header.bands) if header.bands else None, "min_valid": header.min_valid},
+    })
+    provenance["nms_iou"] = nms_iou
+    provenance["exported"] = {"from_journal": str(Path(journal).resolve()),
+                              "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                              "tiles_not_run": answer.tiles_not_run}
+    notes = answer.notes
+    if answer.tiles_not_run:
+        notes += (f"{answer.tiles_not_run} of {answer.tiles_total} tiles were not run (the run stopped before them): "
+                  "this answer covers only the tiles that ran; run the same command again to continue",)
+    answer = dataclasses.replace(answer, provenance=provenance, notes=notes)
     if out is not None:
         write_answer(out, answer, scene, overwrite=overwrite)
     return answer, scene
@@ -378,6 +445,9 @@ def detect_scenes(
     check_output(out, overwrite=overwrite or resume)
     tiling = tiling or model_tiling(backend)
     opened = [open_scene(p, bands=tiling.bands) for p in expand_scenes(scenes)]
+    for scene in opened:  # every scene checked before any model time
+        check_output_crs(out, scene)
+        check_blocks(scene)
     answers = []
     for i, scene in enumerate(opened):
         journal = None if out is None else scene_journal(out, i, scene.path)

@@ -7,9 +7,7 @@ rotation or flip), so a south-up or rotated raster names its corners correctly. 
 a CRS has no north: its positions are named in image terms (``top-left``, ``bottom``, ...), from
 pixel rows and columns.
 
-:func:`area_measure` gives the area of a polygon in square metres when the CRS allows it
-(projected: CRS units converted to metres; geographic: geodesic area on the CRS ellipsoid), and
-in square CRS units (pixels for a raster without a CRS) otherwise.
+Areas and lengths on the ground are :mod:`geocot_cli.measures`'.
 
 >>> from affine import Affine
 >>> south_up = Compass(Affine(1, 0, 0, 0, 1, 0), 100, 100, georeferenced=True)
@@ -20,12 +18,12 @@ in square CRS units (pixels for a raster without a CRS) otherwise.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from affine import Affine
 
-__all__ = ["REGIONS", "Compass", "area_measure"]
+__all__ = ["REGIONS", "Compass"]
 
 #: Region names on a 3 x 3 split of the footprint, north row first; ``IMAGE_REGIONS`` without a CRS.
 REGIONS: tuple[str, ...] = (
@@ -113,34 +111,3 @@ class Compass:
         key = name.lower().replace(" ", "-").replace("center", "centre").replace("middle", "centre")
         key = key.replace("upper", "top").replace("lower", "bottom")
         return _TARGETS.get(key)
-
-
-def area_measure(crs) -> tuple[Callable[[object], float], str]:
-    """A function giving a polygon's area, and its unit.
-
-    Projected CRS: CRS units converted to square metres; geographic CRS: geodesic area on the CRS's
-    ellipsoid, in square metres; no CRS: square coordinate units (pixels for an identity transform).
-
-    >>> from shapely.geometry import box
-    >>> measure, unit = area_measure("EPSG:32618")
-    >>> measure(box(0, 0, 100, 20)), unit
-    (2000.0, 'm²')
-    >>> measure, unit = area_measure(None)
-    >>> measure(box(0, 0, 3, 3)), unit
-    (9.0, 'px²')
-    """
-    if crs is None:
-        return (lambda g: float(g.area)), "px²"
-    import pyproj
-
-    proj = pyproj.CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
-    if proj.is_geographic:
-        geod = proj.get_geod()
-
-        def geodesic(g) -> float:
-            return abs(float(geod.geometry_area_perimeter(g)[0]))
-
-        return geodesic, "m²"
-    axis = proj.axis_info[0] if proj.axis_info else None
-    factor = float(getattr(axis, "unit_conversion_factor", None) or 1.0)  # CRS unit -> metre
-    return (lambda g: float(g.area) * factor * factor), "m²"

@@ -10,6 +10,7 @@ reading pixels or calling the model.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import re
 import threading
@@ -26,7 +27,11 @@ from .scene import Scene
 from .tiling import READ_WORKERS, Tile, TileGrid
 from .trace import Evidence, Trace, parse_trace
 
-__all__ = ["TileResult", "prefetch", "result_from_text", "run_scene", "tile_features"]
+__all__ = ["NOT_RUN", "TileResult", "has_area", "prefetch", "result_from_text", "run_scene", "tile_features"]
+
+
+#: ``TileResult.skipped`` of a tile that a stopped run never reached (see ``geocot export``).
+NOT_RUN = "not run"
 
 
 @dataclass(frozen=True)
@@ -49,15 +54,32 @@ class TileResult:
         return None if self.trace is None else self.trace.answer
 
 
+def has_area(box) -> bool:
+    """True when a box has a width and a height: a box without one cannot be drawn as a valid polygon.
+
+    >>> has_area((0, 0, 5, 5)), has_area((3, 0, 3, 9)), has_area((0, 4, 9, 4))
+    (True, False, False)
+    """
+    return box[2] > box[0] and box[3] > box[1]
+
+
+def _cited(trace: Trace) -> list[Evidence]:
+    evidence = list(trace.grounded)
+    if not evidence and trace.answer_boxes:
+        evidence = [Evidence(label="", claim="", box=b, raw=tuple(b), section="answer") for b in trace.answer_boxes]
+    return evidence
+
+
 def tile_features(scene: Scene, tile: Tile, trace: Trace, task: str) -> tuple[Feature, ...]:
     """Georeference the boxes a trace cites on a tile.
 
     The evidence is the boxes grounded in ``<think>``; a model that answers with boxes but cites
-    none (a no-CoT model) contributes its answer boxes, with an empty claim.
+    none (a no-CoT model) contributes its answer boxes, with an empty claim. A box with zero width
+    or height (no area: the model wrote ``[x,y,x,y2]``, or a box outside the image was clipped to
+    an edge) is dropped, and :func:`result_from_text` says so in the tile's problems.
     """
-    evidence = list(trace.grounded)
-    if not evidence and trace.answer_boxes:
-        evidence = [Evidence(label="", claim="", box=b, raw=tuple(b), section="answer") for b in trace.answer_boxes]
+    evidence = _cited(trace)
+    evidence = [e for e in evidence if has_area(e.box)]
     return tuple(
         georeference_all(
             evidence,
@@ -81,12 +103,17 @@ def result_from_text(
     the boxes of those classes.
     """
     trace = parse_trace(text, convention, image_size)
+    audit = audit_trace(trace, task, image_size, classes)
+    flat = sum(1 for e in _cited(trace) if not has_area(e.box))
+    if flat:
+        audit = dataclasses.replace(audit, problems=audit.problems + (
+            f"{flat} box{'es' if flat > 1 else ''} with zero width or height dropped from the evidence (no area to map)",))
     return TileResult(
         tile=tile,
         prompt=prompt,
         text=text,
         trace=trace,
-        audit=audit_trace(trace, task, image_size, classes),
+        audit=audit,
         features=tile_features(scene, tile, trace, task),
         image_size=tuple(image_size),
     )

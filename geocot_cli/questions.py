@@ -32,7 +32,7 @@ from .types import TASKS
 
 __all__ = [
     "UNKNOWN", "QuestionPlan", "class_key", "expression_key", "label_matches", "map_label", "plan_question",
-    "plural", "question_classes", "route_question",
+    "plural", "polar_classes", "question_classes", "route_question",
 ]
 
 #: The class of a cell whose answer is empty or outside a closed label set.
@@ -90,6 +90,34 @@ def question_classes(question: str) -> list[str] | None:
     return [" ".join(words[:-1] + [_singular(words[-1])])]
 
 
+_STOP = (r"(?=\s+(?:are|is|can|do|does|in|on|at|near|next|by|of|there|visible|present|located|around|within|inside|"
+         r"that|which|here|nearby|anywhere|along|beside|close)\b|[?.,!]|$)")
+_POLAR_CLASS = re.compile(
+    r"^\s*(?:(?:is|are)\s+there|(?:does|do|did)\s+(?:the|this|that)\s+(?:scene|image|area|picture|photo|tile|raster|"
+    r"region)\s+(?:contain|have|show|include|hold)|can\s+(?:you|we|i)\s+see|(?:is|are)(?=\s+(?:an?|any|some)\s))"
+    r"\s+(?:any\s+|an?\s+|some\s+|the\s+)?([a-z][a-z \-]*?)(?=\s+[a-z]+(?:ed|ing)\b|" + _STOP[3:]
+)  # a participle ends the class too: "is any plane parked?", "is there a ship moving?"
+
+
+def polar_classes(question: str) -> list[str] | None:
+    """The object class a yes/no question asks about, singular; None when it names none.
+
+    >>> polar_classes("Is there a bridge?"), polar_classes("Are there any storage tanks near the river?")
+    (['bridge'], ['storage tank'])
+    >>> polar_classes("Does the scene contain ships?"), polar_classes("Is any plane parked near the runway?")
+    (['ship'], ['plane'])
+    >>> polar_classes("Is the harbour busy?") is None, polar_classes("Are there more than 5 ships?") is None
+    (True, True)
+    """
+    m = _POLAR_CLASS.search(question.lower())
+    if not m:
+        return None
+    words = [w for w in m.group(1).replace("-", " ").split() if w not in ("the", "all", "any", "objects", "object")]
+    if not words or len(words) > 3:
+        return None
+    return [" ".join(words[:-1] + [_singular(words[-1])])]
+
+
 @dataclass(frozen=True)
 class QuestionPlan:
     """How ``ask`` answers a question: the task, the text sent to the model, the classes asked about."""
@@ -103,12 +131,16 @@ def plan_question(question: str, task: str | None = None, classes: Sequence[str]
     """Route ``question`` (unless ``task`` forces one) and find the classes it asks about.
 
     ``classes`` given by the user win; count and detect questions otherwise take the class they
-    name ("how many ships" -> ship). The question is sent to the model as written.
+    name ("how many ships" -> ship), and so do yes/no questions ("is there a bridge?" -> bridge,
+    :func:`polar_classes`), which are then answered from boxes of that class only. The question is
+    sent to the model as written.
 
     >>> plan_question("How many ships are moored?")
     QuestionPlan(task='count', question='How many ships are moored?', classes=('ship',))
     >>> plan_question("What is it?", task="classify", classes=["harbor", "airport"]).classes
     ('harbor', 'airport')
+    >>> plan_question("Is there a bridge?")
+    QuestionPlan(task='vqa', question='Is there a bridge?', classes=('bridge',))
     """
     if not question or not question.strip():
         raise ConfigError('the question is empty; ask something, e.g. "how many ships?"')
@@ -116,6 +148,8 @@ def plan_question(question: str, task: str | None = None, classes: Sequence[str]
     if routed not in TASKS:
         raise ConfigError(f"unknown task {routed!r}; use one of {', '.join(TASKS)}")
     found = classes or (question_classes(question) if routed in ("count", "detect", "vqa") else None)
+    if not found and routed == "vqa":
+        found = polar_classes(question)
     return QuestionPlan(routed, question.strip(), tuple(found) if found else None)
 
 

@@ -34,7 +34,10 @@ from shapely.geometry import Polygon
 
 from .errors import BandError, ConfigError, SceneError
 
-__all__ = ["MASK_SOURCES", "NoCRSWarning", "STRETCHES", "Scene", "open_scene", "stretch_band"]
+__all__ = [
+    "CHECK_BLOCKS", "MASK_SOURCES", "NoCRSWarning", "STRETCHES", "Scene", "check_blocks", "open_scene", "sample_blocks",
+    "stretch_band",
+]
 
 #: Accepted values of ``open_scene(..., stretch=...)``.
 STRETCHES: tuple[str, ...] = ("auto", "percentile", "none")
@@ -244,6 +247,73 @@ def open_scene(
             mask_source=mask_source,
             georeferenced=crs is not None,
         )
+
+
+#: Blocks :func:`check_blocks` reads by default (spread over the scene; all of them in a smaller file).
+CHECK_BLOCKS = 64
+#: Most pixels a side :func:`check_blocks` reads of one block (a striped file's block is a whole strip).
+CHECK_SIDE = 1024
+
+
+def sample_blocks(rows: int, cols: int, most: int = CHECK_BLOCKS) -> list[tuple[int, int]]:
+    """``(block row, block col)`` of a sparse sample of a ``rows`` x ``cols`` block grid: every block
+    when there are at most ``most``, else ``most`` blocks evenly spaced in row-major order from the
+    first to the last (every part of the scene, and every column of a narrow one, gets some).
+
+    >>> sample_blocks(2, 2)
+    [(0, 0), (0, 1), (1, 0), (1, 1)]
+    >>> s = sample_blocks(40, 40, 16); len(s), s[:3], s[-1]
+    (16, [(0, 0), (2, 27), (5, 13)], (39, 39))
+    """
+    n = rows * cols
+    if n <= most:
+        return [(r, c) for r in range(rows) for c in range(cols)]
+    picks = sorted({round(i * (n - 1) / (most - 1)) for i in range(most)})
+    return [divmod(k, cols) for k in picks]
+
+
+def check_blocks(scene: Scene, most: int = CHECK_BLOCKS) -> int:
+    """Read a sparse sample of the scene's blocks at full resolution before any model time is spent.
+
+    A damaged file usually fails on many blocks (or on one in a small file, where every block is
+    read); the error is the one a tile read would raise later, naming the pixels and
+    ``gdalinfo -checksum``. Returns the number of blocks read. A block the sample misses can still
+    fail during the run: the run then stops at that tile, keeping its journal (see
+    :func:`geocot_cli.api.answer_scene`). ``bench/bench_check_blocks.py`` measures the cost. A file
+    that passed is not read again in the same process while its size and time stamp stay the same.
+    """
+    try:
+        st = os.stat(scene.path)
+        stamp: tuple | None = (scene.path, st.st_size, st.st_mtime_ns, scene.bands, most)
+    except OSError:  # not a local file (/vsicurl/...): no stamp, checked every time
+        stamp = None
+    if stamp is not None and stamp in _CHECKED:
+        return _CHECKED[stamp]
+    n = _check_blocks(scene, most)
+    if stamp is not None:
+        _CHECKED[stamp] = n
+    return n
+
+
+_CHECKED: dict[tuple, int] = {}  # files checked in this process, by path, size, mtime, bands
+
+
+def _check_blocks(scene: Scene, most: int) -> int:
+    with scene.open() as ds:
+        bh, bw = ds.block_shapes[scene.bands[0] - 1]
+        bh, bw = max(1, min(bh, scene.height)), max(1, min(bw, scene.width))
+        rows, cols = -(-scene.height // bh), -(-scene.width // bw)
+        picked = sample_blocks(rows, cols, most)
+        for r, c in picked:
+            window = Window(c * bw, r * bh, min(bw, scene.width - c * bw), min(bh, scene.height - r * bh))
+            # a block of a whole strip or image is decoded by GDAL all the same; the array read stays small
+            window = Window(window.col_off, window.row_off, min(window.width, CHECK_SIDE),
+                            min(window.height, CHECK_SIDE))
+            try:
+                ds.read(list(scene.bands), window=window)
+            except RasterioError as exc:
+                raise scene._read_error(window, exc) from exc
+    return len(picked)
 
 
 def stretch_band(values: np.ndarray, lohi: tuple[float, float]) -> np.ndarray:

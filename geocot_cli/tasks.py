@@ -13,8 +13,9 @@ classify  one cell per tile core (the cores partition the scene), with class and
           fraction per class; ``classes`` closes the label set (:func:`~geocot_cli.questions.map_label`)
 caption   a description built from the evidence (count per class, where in the scene) and the
           tiles' captions, in the scene's own terms (north-west, ...; see :mod:`geocot_cli.compass`)
-vqa       yes/no questions: yes iff some tile says yes *and* grounds a box; questions that are a
-          count in disguise: the distinct evidence; otherwise the most common tile answer
+vqa       yes/no questions: yes iff some tile says yes *and* grounds a box of the class asked about
+          (any box when none is named); questions that are a count in disguise: the distinct
+          evidence; otherwise the most common tile answer
 ========  ========================================================================================
 
 "Distinct" means: within one tile, a box of the same class with IoU >= 0.9 to an earlier one is the
@@ -38,17 +39,20 @@ from rasterio.windows import Window
 from shapely.geometry import Polygon
 
 from .audit import DUPLICATE_IOU, distinct_boxes
-from .compass import Compass, area_measure
+from .compass import Compass
 from .errors import ConfigError
 from .georef import Feature, box_polygon, dedupe_seams, georeference
+from .measures import area_measure, ground_lengths
 from .metrics import normalize_answer
-from .questions import UNKNOWN, class_key, expression_key, label_matches, map_label, plural, route_question
-from .pipeline import TileResult
+from .scene_classes import scene_class
+from .questions import UNKNOWN, class_key, expression_key, label_matches, plural, route_question
+from .pipeline import NOT_RUN, TileResult, has_area
 from .trace import Evidence
 from .types import TASKS
 
 __all__ = [
     "CUT_MARGIN",
+    "UNLABELLED",
     "Cell",
     "SceneAnswer",
     "assemble",
@@ -94,7 +98,9 @@ class SceneAnswer:
     ``value`` is the machine-readable answer (an int for count and detect, a dict for the other
     tasks); ``notes`` are sentences a person should read (dropped or unscored boxes, tiles that
     said yes without evidence, a fallback); ``cells`` is the classification grid; ``overview`` is
-    the :class:`~geocot_cli.overview.Overview` of an overview-strategy run.
+    the :class:`~geocot_cli.overview.Overview` of an overview-strategy run; ``provenance`` says
+    what produced the answer (:func:`geocot_cli.io.provenance.run_provenance`; set by
+    :func:`geocot_cli.api.answer_scene`).
     """
 
     task: str
@@ -108,6 +114,7 @@ class SceneAnswer:
     cells: tuple[Cell, ...] = field(repr=False, default=())
     notes: tuple[str, ...] = ()
     overview: Any = field(repr=False, default=None)
+    provenance: dict[str, Any] | None = field(repr=False, default=None)
 
     @property
     def tiles_total(self) -> int:
@@ -123,16 +130,27 @@ class SceneAnswer:
 
     @property
     def tiles_skipped(self) -> int:
-        return sum(1 for t in self.tiles if t.skipped is not None)
+        """Tiles not sent to the model on purpose (nodata; not chosen by the overview)."""
+        return sum(1 for t in self.tiles if t.skipped is not None and t.skipped != NOT_RUN)
+
+    @property
+    def tiles_not_run(self) -> int:
+        """Tiles a stopped run never reached (an answer rebuilt from its journal by ``geocot export``)."""
+        return sum(1 for t in self.tiles if t.skipped == NOT_RUN)
 
 
 # ----------------------------------------------------------------------------------------- evidence
+#: The label of a box the model cited without naming it, when no single class was asked about.
+UNLABELLED = "object"
+
+
 def _with_label(features: Iterable[Feature], classes: Sequence[str] | None) -> list[Feature]:
-    """Keep features of the asked classes; an unlabelled box takes the class when only one was asked."""
+    """Keep features of the asked classes; every one labelled: an unlabelled box takes the class
+    when only one was asked, else :data:`UNLABELLED` (kept only when no class was asked)."""
     out = []
     for f in features:
-        if not f.label and classes and len(classes) == 1:
-            f = dataclasses.replace(f, label=classes[0])
+        if not f.label.strip():
+            f = dataclasses.replace(f, label=classes[0] if classes and len(classes) == 1 else UNLABELLED)
         if label_matches(f.label, classes):
             out.append(f)
     return out
@@ -267,8 +285,8 @@ def assemble_ground(
     compass = Compass.of(scene)
     by_tile: dict[str, tuple[Feature, bool]] = {}  # one candidate per tile: its first answer box
     for r in tiles:
-        if r.trace is None or not r.trace.answer_boxes:
-            continue
+        if r.trace is None or not r.trace.answer_boxes or not has_area(r.trace.answer_boxes[0]):
+            continue  # no box, or one without area (no polygon: see pipeline.has_area)
         ev = Evidence("", "", r.trace.answer_boxes[0], tuple(r.trace.answer_boxes[0]), "answer")
         f = georeference(ev, r.tile, scene_size=(scene.width, scene.height), scene_transform=scene.transform,
                          task="ground", answer=r.answer, trace_text=r.text or "")
@@ -362,30 +380,36 @@ def assemble_classify(
 
     The cores of a tile grid partition the scene exactly, so the cells cover the footprint with no
     gap and no overlap. A tile skipped as nodata gives a ``nodata`` cell; a failed tile or an
-    answer outside ``classes`` gives ``unknown`` (see :func:`~geocot_cli.questions.map_label`). Areas are in m² for a
-    projected or geographic CRS, in px² without a CRS (``value["unit"]``).
+    answer outside ``classes`` (without them: outside the scene classes of
+    :mod:`geocot_cli.scene_classes`) gives ``unknown``. Areas are ground areas in m², geodesic
+    unless the CRS is equal-area, and px² without a CRS (:func:`geocot_cli.measures.area_measure`;
+    ``value["unit"]``, ``value["area_method"]``).
     """
-    measure, unit = area_measure(scene.crs)
-    cells = []
+    measure = area_measure(scene.crs)
+    unit = measure.unit
+    rows = []
     for r in tiles:
         c = r.tile.core
         box = (float(c.col_off), float(c.row_off), float(c.col_off + c.width), float(c.row_off + c.height))
-        geom = box_polygon(box, scene.transform)
-        if r.skipped == "nodata":
-            label = "nodata"
+        if r.skipped in ("nodata", NOT_RUN):
+            label = r.skipped
         else:
-            label = map_label(r.answer, classes) if r.error is None else UNKNOWN
-        cells.append(Cell(r.tile.id, c, geom, label, r.answer, measure(geom), r.text, r.skipped, r.error))
+            label = scene_class(r.answer, classes) if r.error is None else UNKNOWN
+        rows.append((r, c, box_polygon(box, scene.transform), label))
+    areas_m = measure.many([geom for _, _, geom, _ in rows])
+    cells = [Cell(r.tile.id, c, geom, label, r.answer, area, r.text, r.skipped, r.error)
+             for (r, c, geom, label), area in zip(rows, areas_m)]
     total = sum(c.area for c in cells) or 1.0
     areas: dict[str, float] = {}
     counts: Counter = Counter()
     for c in cells:
         areas[c.label] = areas.get(c.label, 0.0) + c.area
         counts[c.label] += 1
-    order = sorted(areas, key=lambda k: (k in (UNKNOWN, "nodata"), -areas[k], k))  # real classes first
+    order = sorted(areas, key=lambda k: (k in (UNKNOWN, "nodata", NOT_RUN), -areas[k], k))  # real classes first
     summary = {k: {"area": areas[k], "fraction": areas[k] / total, "cells": counts[k]} for k in order}
     answer = "; ".join(f"{k} {summary[k]['fraction']:.0%} ({_area_text(areas[k], unit)})" for k in order)
-    value = {"classes": summary, "unit": unit, "total_area": total}
+    value = {"classes": summary, "unit": unit, "total_area": total, "area_method": measure.method,
+             "area_detail": measure.detail}
     evidence = tuple(distinct_objects(tiles))
     return SceneAnswer("classify", question, answer, evidence, tuple(tiles), _flagged(tiles),
                        {k: counts[k] for k in order}, value=value, cells=tuple(cells))
@@ -403,20 +427,21 @@ def _area_text(area: float, unit: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------- caption
-def _length_text(length: float, scene) -> str:
-    if scene.crs is None:
-        return f"{length:.0f} px"
-    if scene.crs.is_geographic:
-        return f"{length:.3g}°"
-    _, factor = scene.crs.linear_units_factor
-    m = length * factor
-    return f"{m / 1000:.3g} km" if m >= 1000 else f"{m:.3g} m"
+def _length_text(length: float, unit: str) -> str:
+    """A length for people.
+
+    >>> _length_text(123456, "m"), _length_text(153.6, "m"), _length_text(640, "px")
+    ('123 km', '154 m', '640 px')
+    """
+    if unit != "m":
+        return f"{length:.0f} {unit}"
+    return f"{length / 1000:.3g} km" if length >= 1000 else f"{length:.3g} m"
 
 
 def assemble_caption(tiles: Sequence[TileResult], scene, *, question: str | None = None, nms_iou: float = 0.5) -> SceneAnswer:
     """A scene description from the evidence and the tiles' captions, in the scene's own terms.
 
-    Three parts: the scene's size; the distinct objects grounded, counted per class, with where
+    Three parts: the scene's size on the ground (geodesic, :func:`geocot_cli.measures.ground_lengths`); the distinct objects grounded, counted per class, with where
     they lie (``in the north-west``, ``mostly in the east``, ``across the scene``: see
     :class:`~geocot_cli.compass.Compass`, from the geotransform, never from pixel rows); and the
     tiles' own captions, similar ones grouped (word overlap >= 0.5), the most common first, each
@@ -425,10 +450,8 @@ def assemble_caption(tiles: Sequence[TileResult], scene, *, question: str | None
     compass = Compass.of(scene)
     evidence = distinct_objects(tiles, None, nms_iou)
     per_class = _per_class(evidence)
-    t = scene.transform
-    w = scene.width * math.hypot(t.a, t.d)
-    h = scene.height * math.hypot(t.b, t.e)
-    parts = [f"A {_length_text(w, scene)} × {_length_text(h, scene)} scene"
+    w, h, unit = ground_lengths(scene.crs, scene.transform, scene.width, scene.height)
+    parts = [f"A {_length_text(w, unit)} × {_length_text(h, unit)} scene"
              + (f" ({scene.crs.to_string()})" if scene.crs is not None else "") + "."]
     where: dict[str, str] = {}
     for label in per_class:
@@ -447,7 +470,8 @@ def assemble_caption(tiles: Sequence[TileResult], scene, *, question: str | None
     if captions:
         said = "; ".join(f"{c['text'].rstrip('.')} ({c['where']}, {len(c['tiles'])} of {len(tiles)} tiles)" for c in captions)
         parts.append(f"Tiles describe: {said}.")
-    value = {"per_class": per_class, "where": where, "captions": captions}
+    value = {"per_class": per_class, "where": where, "captions": captions, "size": [w, h], "size_unit": unit,
+             "size_method": "geodesic" if unit == "m" else "pixels"}
     return SceneAnswer("caption", question, " ".join(parts), tuple(evidence), tuple(tiles), _flagged(tiles),
                        per_class, value=value)
 
@@ -485,8 +509,11 @@ def assemble_vqa(
     """A scene-level answer to an open question, from the tiles' answers and their evidence.
 
     - **yes/no** (the question starts with is/are/does/can/..., or every tile answers yes or no):
-      ``yes`` iff at least one tile says yes *and* grounds a box; its evidence supports it. Tiles
-      that say yes without grounding anything are not believed, and are counted in a note.
+      ``yes`` iff at least one tile says yes *and* grounds a box of the asked ``classes`` (any box
+      when none are asked; "is there a bridge?" asks about bridges:
+      :func:`~geocot_cli.questions.polar_classes`); its evidence supports it. Tiles that say yes
+      without such a box (none at all, or only ships when bridges were asked about) are not
+      believed, and are counted in a note.
     - **a count in disguise** (how many / number of / count): the number of distinct evidence
       boxes, as for ``count``.
     - **anything else**: the most common answer (after normalisation), ties broken by more
@@ -502,8 +529,14 @@ def assemble_vqa(
     if _YESNO_Q.search(question) or (answered and all(p is not None for p in polar)):
         says_yes = [r for r, p in zip(answered, polar) if p == "yes"]
         backed = [r for r in says_yes if _with_label(r.features, classes)]
-        if len(says_yes) > len(backed):
-            notes.append(f"{len(says_yes) - len(backed)} tiles said yes without grounding a box; not counted")
+        off_class = [r for r in says_yes if r.features and r not in backed]
+        bare = len(says_yes) - len(backed) - len(off_class)
+        if bare:
+            notes.append(f"{bare} tiles said yes without grounding a box; not counted")
+        if off_class:
+            names = ", ".join(sorted({class_key(f.label) or "object" for r in off_class for f in r.features}))
+            notes.append(f"{len(off_class)} tiles said yes citing only boxes of other classes ({names}), "
+                         f"none of {_classes_text(classes)}; not counted")
         evidence = distinct_objects(backed, classes, nms_iou)
         answer = "yes" if evidence else "no"
         value = {"answer": answer, "tiles_yes": [r.tile.id for r in backed], "tiles_answered": len(answered)}

@@ -16,6 +16,7 @@ import typer
 from PIL import Image
 
 import geocot_cli.api
+import geocot_cli.cli._common
 from geocot_cli import metrics
 from geocot_cli.backends.scripted import ScriptedBackend
 from geocot_cli.cli.eval import eval_command, format_metric
@@ -318,6 +319,23 @@ def test_cli_run_then_rescore_print_the_same(runner, cli, bench, tmp_path, monke
     for needle in ("count  (n=3, unparsed 1)", "MAE", "1.3333", "Acc@0.5", "66.67%", "mAP@0.5",
                    "faithfulness audit", "CIDEr", "77.8% /9"):
         assert needle in table_run.stdout
+
+
+def test_cli_eval_writes_progress_lines_into_a_log(runner, cli, bench, tmp_path, monkeypatch):
+    import geocot_cli.cli._progress as prog
+
+    monkeypatch.setattr(prog, "EVERY_S", 0.0)
+    monkeypatch.setattr(prog, "MIN_GAP_S", 0.0)
+    monkeypatch.setattr(geocot_cli.cli._common.state, "quiet", False)  # this app has no root --quiet
+    monkeypatch.setattr(geocot_cli.api, "open_backend", lambda options: ScriptedBackend(responder))
+    res = runner.invoke(cli, ["eval", "--data", str(bench), "--out", str(tmp_path / "p.jsonl"), "--json",
+                              "--no-meteor", "--batch-size", "3"])
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.stderr.splitlines() if line.startswith("eval bench.jsonl: ")]
+    n = len(SCRIPT)
+    assert lines[0] == f"eval bench.jsonl: 3/{n} samples ({3 / n:.0%})"  # the first batch: no rate yet
+    assert lines[1].startswith(f"eval bench.jsonl: 6/{n} samples (") and "samples/s" in lines[1]
+    assert lines[-1].startswith(f"eval bench.jsonl: {n}/{n} samples in ")
 
 
 @pytest.mark.parametrize(

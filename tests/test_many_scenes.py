@@ -50,7 +50,7 @@ def test_same_crs_scenes_share_layers_with_a_scene_column(scenes, tmp_path):
     out = tmp_path / "all.gpkg"
     answers = detect_scenes([a, b], backend=ScriptedBackend(oracle_trace), out=out)
     assert [len(ans.evidence) for ans, _ in answers] == [2, 1]
-    assert sorted(name for name, _ in pyogrio.list_layers(out)) == ["evidence", "tiles"]
+    assert sorted(name for name, _ in pyogrio.list_layers(out)) == ["evidence", "provenance", "tiles"]
     ev = pyogrio.read_dataframe(out, layer="evidence")
     assert ev.crs.to_epsg() == 32618
     assert sorted(ev["scene"].value_counts().items()) == [(str(a), 2), (str(b), 1)]

@@ -13,9 +13,11 @@ from geocot_cli.backends.scripted import ScriptedBackend
 from geocot_cli.cli.app import app
 from geocot_cli.config import TilingOptions
 from geocot_cli.errors import OutputError
-from geocot_cli.io.overlay import PALETTE, check_overlay, draw_overlay, overlay_image
+from geocot_cli.io.overlay import PALETTE, check_overlay, draw_overlay, overlay_image, place_labels
 
-from oracle import draw_scene, oracle_trace
+from geocot_cli.boxes import format_box, format_boxes
+
+from oracle import draw_scene, object_boxes, oracle_trace
 
 TRANSFORM = Affine(0.5, 0, 500000.0, 0, -0.5, 4000000.0)
 OBJECTS = [(100, 20, 130, 40), (420, 450, 470, 480), (700, 300, 760, 340)]
@@ -163,3 +165,47 @@ def test_cli_many_scenes_refuses_an_existing_overlay_before_any_model_time(runne
     assert "o.001-second.png exists; pass --overwrite" in r.stderr
     assert backend.calls == [] and not (tmp_path / "o.gpkg").exists()
     assert (tmp_path / "o.001-second.png").read_bytes() == b"an earlier picture"
+
+
+def test_labels_go_only_where_they_fit():
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 480, size=(300, 2))
+    boxes = [(x, y, x + w, y + h) for (x, y), (w, h) in zip(xy, rng.uniform(4, 30, size=(300, 2)))]
+    sizes = [(40.0, 12.0)] * len(boxes)
+    spots = place_labels(boxes, sizes, 500, 500)
+    placed = [s for s in spots if s is not None]
+    assert 5 < len(placed) < len(boxes)  # a dense scene: some labels, not all
+    for i, a in enumerate(placed):
+        assert 0 <= a[0] and a[2] <= 500 and 0 <= a[1] and a[3] <= 500
+        for b in placed[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+    for box, spot in zip(boxes, spots):
+        if spot is not None:  # beside its own box: above or below it
+            assert spot[1] in (box[1] - 12, box[3]) and spot[0] == min(max(0, box[0]), 460)
+    # no label covers a box (its own included): the objects stay visible
+    for spot in placed:
+        for b in boxes:
+            assert not (spot[0] < b[2] and b[0] < spot[2] and spot[1] < b[3] and b[1] < spot[3])
+
+
+def test_dense_scene_overlay_has_a_legend(make_geotiff):
+    objects = [(10 + 26 * c, 10 + 16 * r, 30 + 26 * c, 22 + 16 * r) for r in range(5) for c in range(10)]
+    path = make_geotiff("dense.tif", data=draw_scene(280, 100, objects), transform=TRANSFORM)
+
+    def two_classes(image, prompt):  # ships in even columns of the grid, tanks in odd ones
+        boxes = object_boxes(np.asarray(image))
+        lines = "\n".join(f"{i}. {'ship' if (b[0] - 10) // 26 % 2 == 0 else 'tank'} {format_box(b)}: one."
+                          for i, b in enumerate(boxes, 1))
+        return f"<think>Planning: look.\nGrounding:\n{lines}\nSynthesis: done.</think><answer>{format_boxes(boxes)}</answer>"
+
+    answer, scene = _answer(path, tile=280, overlap=0, classes=None, respond=two_classes)
+    assert len(answer.evidence) == len(objects) and answer.per_class == {"ship": 25, "tank": 25}
+    image = overlay_image(answer, scene)
+    top = _strip_height(image)
+    strip, picture = np.asarray(image)[:top], np.asarray(image)[top:]
+    for colour in PALETTE[:2]:  # one swatch per class in the legend, and boxes of both colours
+        assert (strip == np.array(colour)).all(axis=2).sum() > 20
+        assert (picture == np.array(colour)).all(axis=2).any()
+    # labels only where they fit: some, not all 50 (26 px per grid column, 16 per row)
+    shown, total = image.info["labels"]
+    assert total == 50 and 0 < shown < 50

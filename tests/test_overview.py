@@ -134,7 +134,7 @@ def test_resume_and_export_replay_the_glances(scene_path, tmp_path):
     import pyogrio
 
     layers = [name for name, _ in pyogrio.list_layers(out)]
-    assert layers == ["evidence", "tiles", "regions"]
+    assert layers == ["evidence", "tiles", "regions", "provenance"]
     regions = pyogrio.read_dataframe(out, layer="regions")
     assert len(regions) == len(first.overview.regions) and all(regions["trace"].str.contains("<think>"))
 

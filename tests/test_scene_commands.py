@@ -22,6 +22,7 @@ from geocot_cli.cli import scene_commands
 from geocot_cli.cli.app import app
 from geocot_cli.io.journal import journal_path, read_journal
 
+from test_measures import geodesic_area_of_box
 from oracle import draw_scene, object_boxes, oracle_trace
 
 TRANSFORM = Affine(0.5, 0, 500000.0, 0, -0.5, 4000000.0)
@@ -145,13 +146,15 @@ def test_classify_grid_gpkg_and_geojson(runner, scene_path, scripted, tmp_path):
     out = tmp_path / "grid.gpkg"
     res = runner.invoke(app, ["classify", str(scene_path), *SMALL, "--classes", "harbor,water", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert [n for n, _ in pyogrio.list_layers(out)] == ["cells", "tiles"]
+    assert [n for n, _ in pyogrio.list_layers(out)] == ["cells", "tiles", "provenance"]
     cells = pyogrio.read_dataframe(out, layer="cells")
     assert len(cells) == 12 and set(cells["class"]) == {"harbor", "water"}  # "open water" -> water
     union = unary_union(list(cells.geometry))
     assert union.area == pytest.approx(1200 * 900 * 0.25) and union.equals(union.envelope)
-    assert sum(cells["area"]) == pytest.approx(1200 * 900 * 0.25) and set(cells["area_unit"]) == {"m²"}
-    assert "area (m²)" in res.stderr
+    x1, y1, x2, y2 = union.bounds  # ground area: UTM metres are not ground metres (scale factor 0.9996)
+    assert sum(cells["area"]) == pytest.approx(geodesic_area_of_box("EPSG:32618", x1, y1, x2, y2), rel=1e-6)
+    assert set(cells["area_unit"]) == {"m²"} and set(cells["area_method"]) == {"geodesic"}
+    assert "area (m²)" in res.stderr and "areas: geodesic area on the WGS 84 ellipsoid" in res.stderr
     gj = tmp_path / "grid.geojson"
     assert runner.invoke(app, ["classify", str(scene_path), *SMALL, "--out", str(gj)]).exit_code == 0
     doc = json.loads(gj.read_text())

@@ -19,7 +19,7 @@ from geocot_cli.config import TilingOptions
 from geocot_cli.errors import ConfigError
 from geocot_cli.pipeline import run_scene
 from geocot_cli.scene import open_scene
-from geocot_cli.questions import map_label, plan_question, question_classes, route_question
+from geocot_cli.questions import map_label, plan_question, polar_classes, question_classes, route_question
 from geocot_cli.tasks import assemble_detect
 from geocot_cli.tiling import TileGrid
 
@@ -244,7 +244,23 @@ def test_classify_cells_cover_the_footprint_exactly(make_geotiff, transform):
     summary = answer.value["classes"]
     assert set(summary) <= {"harbor", "farmland", "unknown"}
     assert sum(v["fraction"] for v in summary.values()) == pytest.approx(1.0)
-    assert sum(v["area"] for v in summary.values()) == pytest.approx(scene.footprint.area)  # m², UTM metres
+    # ground area: UTM metres are not ground metres (scale factor 0.9996 on the central meridian)
+    assert sum(v["area"] for v in summary.values()) == pytest.approx(geodesic_area(scene.footprint, scene.crs),
+                                                                     rel=1e-6)
+    assert answer.value["area_method"] == "geodesic"
+
+
+def geodesic_area(polygon, crs) -> float:
+    """The ground area of a polygon of ``crs``, computed here with pyproj alone: edges cut into
+    100 pieces, moved to longitude/latitude, measured on the WGS 84 ellipsoid."""
+    import pyproj
+    import shapely
+
+    dense = shapely.segmentize(polygon, polygon.length / 400)
+    to_lonlat = pyproj.Transformer.from_crs(crs.to_wkt(), "EPSG:4326", always_xy=True)
+    lon, lat = to_lonlat.transform(*np.asarray(dense.exterior.coords).T)
+    area, _ = pyproj.Geod(ellps="WGS84").polygon_area_perimeter(lon, lat)
+    return abs(area)
 
 
 def test_classify_closed_set_mapping_and_nodata(make_geotiff):
@@ -257,8 +273,9 @@ def test_classify_closed_set_mapping_and_nodata(make_geotiff):
     assert "unknown" in labels.values()  # "bare land" / "Farmland" are outside the set
     areas = answer.value["classes"]
     assert areas["harbor"]["area"] > 0 and answer.answer.startswith("harbor")
+    # no --classes: the answers are mapped into the default scene classes (RESISC45, AID, ...)
     open_set, _ = classify_scene(path, backend=ScriptedBackend(by_brightness), tiling=TILING)
-    assert {c.label for c in open_set.cells} >= {"harbour", "farmland"}
+    assert {c.label for c in open_set.cells} >= {"harbor", "farmland", "bare land"}
 
 
 @pytest.mark.parametrize("answer, classes, expected", [
@@ -321,6 +338,30 @@ def test_vqa_yes_needs_grounded_evidence(make_geotiff):
     assert answer.value["tiles_yes"] == ["r0c0"]
 
 
+def test_vqa_yes_no_is_answered_from_evidence_of_the_asked_class_only(make_geotiff):
+    """The issue's case: "is there a bridge?" answered yes from ship, vehicle and tank boxes."""
+    path = scene_with(make_geotiff, [(100, 50, 140, 80), (850, 600, 920, 640)])
+
+    def others(image, prompt):  # says yes, and grounds what it sees: narrow ships and wide tanks
+        boxes = object_boxes(np.asarray(image))
+        if not boxes:
+            return trace([], "No.")
+        return trace(boxes, "Yes.", label="ship" if boxes[0][2] - boxes[0][0] < 55 else "tank")
+
+    answer, _ = ask_scene(path, "Is there a bridge?", backend=ScriptedBackend(others), tiling=TILING)
+    assert answer.task == "vqa" and answer.answer == "no" and answer.evidence == ()
+    assert answer.value["tiles_yes"] == []
+    note = next(n for n in answer.notes if "other classes" in n)
+    assert "(ship, tank)" in note and "bridges" in note
+    # the same tiles answer "is there a ship?" from the ship box only, not the tank
+    answer, _ = ask_scene(path, "Are there any ships in the harbour?", backend=ScriptedBackend(others), tiling=TILING)
+    assert answer.answer == "yes" and rounded(answer.evidence) == [(100, 50, 140, 80)]
+    assert {f.label for f in answer.evidence} == {"ship"}
+    # --classes wins over the class the question names
+    answer, _ = ask_scene(path, "Is there a bridge?", classes=["tank"], backend=ScriptedBackend(others), tiling=TILING)
+    assert answer.answer == "yes" and rounded(answer.evidence) == [(850, 600, 920, 640)]
+
+
 def test_vqa_count_in_disguise_and_most_common_answer(make_geotiff):
     objects = [(380, 100, 420, 130), (700, 600, 740, 640)]
     path = scene_with(make_geotiff, objects)
@@ -366,6 +407,8 @@ def test_question_classes_and_plan():
     assert question_classes("Where are the storage tanks?") == ["storage tank"]
     assert question_classes("Count the ferries.") == ["ferry"]
     assert question_classes("Is there a bridge?") is None
+    assert polar_classes("Is there a bridge?") == ["bridge"] and polar_classes("Is the ship moving?") is None
+    assert plan_question("is there a bridge?").classes == ("bridge",)
     plan = plan_question("How many ships?", classes=["boat"])
     assert plan.task == "count" and plan.classes == ("boat",)
     assert plan_question("Is there a ship?", task="ground").task == "ground"

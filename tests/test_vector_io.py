@@ -183,7 +183,7 @@ def test_existing_output_needs_overwrite(tmp_path, frames):
 
 
 def test_unknown_extension_lists_known_ones(tmp_path, frames):
-    with pytest.raises(OutputError, match=r"'\.shp'.*\.gpkg, \.geojson, \.json"):
+    with pytest.raises(OutputError, match=r"'\.shp'.*write \.gpkg .* or \.geojson .*ogr2ogr .*out\.shp .*out\.gpkg"):
         write_layers(tmp_path / "out.shp", frames)
     with pytest.raises(OutputError, match="none"):
         write_layers(tmp_path / "out", frames)

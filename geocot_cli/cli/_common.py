@@ -69,9 +69,18 @@ def _one_line(exc: BaseException) -> str:
 
 
 def progress(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
-    """Iterate with a rich progress bar on stderr (hidden with --quiet or when stderr is no terminal)."""
-    if state.quiet or not console.is_terminal:
+    """Iterate with a rich progress bar on stderr; plain lines when stderr is no terminal (a log:
+    see :mod:`geocot_cli.cli._progress`); nothing with --quiet."""
+    if state.quiet:
         yield from items
+        return
+    if not console.is_terminal:
+        from ._progress import progress_lines
+
+        def write(line: str) -> None:
+            console.print(escape(line), soft_wrap=True, highlight=False)
+
+        yield from progress_lines(items, total, description, write)
         return
     from rich.progress import track
 
@@ -95,11 +104,9 @@ def run_scene_task(
     refused before the model loads.
     """
     with user_errors():
-        from ..scene import open_scene
-
         tiling, options, journal = _prepare(task, args, strategy)
-        scene = open_scene(scene_path, bands=tiling.bands)  # a bad scene fails before the model loads
-        backend = _load(options)
+        scene = open_checked(scene_path, tiling, args.out)  # a bad scene fails before the model loads
+        backend = _load(options, getattr(args, "threads", None))
         tiling = _model_tiling(backend, args, tiling)
         try:
             answer, scene = call(
@@ -120,6 +127,25 @@ def run_scene_task(
         if args.overlay is not None:
             _overlay(args.overlay, answer, scene, args)
     check_tiles(answer, getattr(args, "strict", False))
+
+
+def open_checked(scene_path, tiling, out):
+    """Open a scene and check what can be checked before the model loads: the output's needs (a
+    GeoJSON needs a CRS) and a sparse sample of its blocks. The scene's warnings (no CRS, ...) are
+    said only when it passes: bad input is one line."""
+    import warnings
+
+    from ..io.report import check_output_crs
+    from ..scene import check_blocks, open_scene
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scene = open_scene(scene_path, bands=tiling.bands)
+    check_output_crs(out, scene)
+    check_blocks(scene)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return scene
 
 
 def _overlay(path, answer, scene, args) -> None:
@@ -169,11 +195,32 @@ def _prepare(task: str, args, strategy: str):
     return tiling, options, journal
 
 
-def _load(options):
+def _load(options, threads: int | None = None):
+    """Load the model (with ``threads`` for torch and GDAL when given); say so when it is the demo model."""
     from ..api import open_backend
+    from ..models.demo import DEMO_NOTE, is_demo_model
 
+    set_threads(threads, torch=options.backend == "hf")
     with console.status("loading model", spinner="dots") if console.is_terminal else contextlib.nullcontext():
-        return open_backend(options)
+        backend = open_backend(options)
+    local = getattr(backend, "local_path", None)
+    if local is not None and is_demo_model(local):
+        console.print(f"[yellow]note:[/yellow] {escape(DEMO_NOTE)}", soft_wrap=True)
+    return backend
+
+
+def set_threads(threads: int | None, *, torch: bool = True) -> None:
+    """``--threads N``: N threads for GDAL's block decoding (``GDAL_NUM_THREADS``) and, for an
+    in-process model, for torch (``torch.set_num_threads``). None leaves both libraries' defaults."""
+    if threads is None:
+        return
+    import os
+
+    os.environ["GDAL_NUM_THREADS"] = str(threads)  # read by GDAL at each read (a config option)
+    if torch:
+        import torch as _torch
+
+        _torch.set_num_threads(threads)
 
 
 def _model_tiling(backend, args, tiling):
@@ -189,7 +236,6 @@ def run_many_scenes(scenes, args, *, classes, min_score, strategy: str, overview
     from ..errors import ConfigError
     from ..io.overlay import check_overlay
     from ..io.report import answer_document
-    from ..scene import open_scene
 
     with user_errors():
         if args.journal is not None:
@@ -197,10 +243,10 @@ def run_many_scenes(scenes, args, *, classes, min_score, strategy: str, overview
         tiling, options, _ = _prepare("detect", args, strategy)
         paths = expand_scenes(scenes)
         for i, p in enumerate(paths):
-            open_scene(p, bands=tiling.bands)  # every scene checked before the model loads
+            open_checked(p, tiling, args.out)  # every scene checked before the model loads
             if args.overlay is not None:
                 check_overlay(overlay_for(args.overlay, i, p), overwrite=args.overwrite or args.resume)
-        backend = _load(options)
+        backend = _load(options, getattr(args, "threads", None))
         tiling = _model_tiling(backend, args, tiling)
         answers = detect_scenes(
             paths, backend=backend, classes=classes, min_score=min_score, tiling=tiling,
@@ -266,6 +312,8 @@ def render_answer(answer, scene, *, json_out: bool, out) -> None:
         _table(["class", "cells", f"area ({answer.value['unit']})", "share"],
                [[k, str(v["cells"]), f"{v['area']:.6g}", f"{v['fraction']:.1%}"]
                 for k, v in answer.value["classes"].items()])
+        if answer.value.get("area_detail"):
+            console.print(f"areas: {escape(answer.value['area_detail'])}", soft_wrap=True)
     elif answer.per_class and answer.task != "ground":
         from ..questions import class_key
 
@@ -277,7 +325,8 @@ def render_answer(answer, scene, *, json_out: bool, out) -> None:
     console.print(
         f"{len(answer.evidence)} evidence boxes from {answer.tiles_processed} of {answer.tiles_total} tiles "
         + (f"({answer.tiles_failed} failed) " if answer.tiles_failed else "")
-        + f"({answer.tiles_skipped} skipped)"
+        + f"({answer.tiles_skipped} skipped"
+        + (f", {answer.tiles_not_run} not run)" if getattr(answer, "tiles_not_run", 0) else ")")
         + (f"; {len(answer.flagged)} tiles whose answer disagrees with their evidence: {', '.join(answer.flagged[:8])}"
            + ("..." if len(answer.flagged) > 8 else "") if answer.flagged else "")
         + (f"; written to {out}" if out else ""),

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._common import console, print_json, state, user_errors
-from ._options import BatchSize, BoxConventionOpt, ClassesOpt, JsonOpt, Overlap, Overwrite, TileSize
+from ._options import BatchSize, BoxConventionOpt, ClassesOpt, JsonOpt, Overwrite
 
 app = typer.Typer(help="Make Geo-CoT training data: synthetic scenes, patches, backfilled traces.",
                   no_args_is_help=True)
@@ -42,14 +42,18 @@ def _counter(total: int, description: str) -> Iterator[Callable[[int], None]]:
         yield lambda n: bar.advance(task, n)
 
 
+PatchTile = Annotated[int, typer.Option("--tile", help="Tile (patch) side in pixels.")]
+PatchOverlap = Annotated[int, typer.Option("--overlap", help="Pixels shared by neighbouring tiles (patches).")]
+
+
 @app.command("synth")
 def synth(
     out: Annotated[Path, typer.Argument(help="Folder for scene_*.tif and ground_truth.jsonl.", show_default=False)],
     n: Annotated[int, typer.Option("--n", help="Number of scenes (each gives one sample per task).")] = 100,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed writes the same bytes.")] = 0,
     size: Annotated[int, typer.Option("--size", help="Scene side in pixels (e.g. 2000 for scenes of several tiles).")] = 128,
-    tile: TileSize = 800,
-    overlap: Overlap = 160,
+    tile: PatchTile = 800,
+    overlap: PatchOverlap = 160,
     gsd: Annotated[float, typer.Option("--gsd", help="Metres per pixel.")] = 0.5,
     epsg: Annotated[int, typer.Option("--epsg", help="Projected CRS of the scenes (UTM 33N by default).")] = 32633,
     object_scale: Annotated[float, typer.Option("--object-scale", help="Multiply object sizes.")] = 1.0,
@@ -78,8 +82,8 @@ def split(
     fmt: Format = None,
     labels: Labels = None,
     images: Images = None,
-    tile: TileSize = 800,
-    overlap: Overlap = 160,
+    tile: PatchTile = 800,
+    overlap: PatchOverlap = 160,
     min_keep: Annotated[float, typer.Option("--min-keep", help="Keep a clipped box when at least this fraction of its area is inside the patch.")] = 0.5,
     tasks: Tasks = None,
     classes: ClassesOpt = None,

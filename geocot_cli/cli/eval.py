@@ -15,10 +15,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ._common import console, print_json, state, user_errors
+from ._common import _load, console, print_json, state, user_errors
 from ._options import (
     ApiKeyEnv, BackendOpt, BaseUrl, BatchSize, BoxConventionOpt, Concurrency, Device, Dtype, JsonOpt,
-    MaxNewTokens, ModelOpt, Overwrite, RepetitionPenalty, TrustRemoteCode,
+    MaxNewTokens, ModelOpt, Overwrite, RepetitionPenalty, Threads, TrustRemoteCode,
 )
 
 __all__ = ["eval_command", "render_report"]
@@ -52,6 +52,7 @@ def eval_command(
     device: Device = "auto",
     dtype: Dtype = "auto",
     trust_remote_code: TrustRemoteCode = False,
+    threads: Threads = None,
 ) -> None:
     """Score a model on a benchmark (--data, --out), or re-score saved predictions (--preds)."""
     with user_errors():
@@ -78,7 +79,7 @@ def eval_command(
             if limit is not None and limit <= 0:
                 raise ConfigError(f"--limit {limit} must be > 0; leave it out to evaluate every sample")
             report = _run(
-                data, out, limit=limit, resume=resume, overwrite=overwrite, meteor=meteor,
+                data, out, limit=limit, resume=resume, overwrite=overwrite, meteor=meteor, threads=threads,
                 backend_kw=dict(
                     model=model, backend=backend, base_url=base_url, api_key_env=api_key_env,
                     concurrency=concurrency, box_convention=box_convention, device=device, dtype=dtype,
@@ -92,8 +93,7 @@ def eval_command(
             render_report(report)
 
 
-def _run(data: Path, out: Path, *, limit, resume, overwrite, meteor, backend_kw: dict[str, Any]):
-    from ..api import open_backend
+def _run(data: Path, out: Path, *, limit, resume, overwrite, meteor, backend_kw: dict[str, Any], threads=None):
     from ..config import BackendOptions, GenerationOptions
     from ..data.schema import load_samples
     from ..evaluate import check_output, evaluate
@@ -102,7 +102,7 @@ def _run(data: Path, out: Path, *, limit, resume, overwrite, meteor, backend_kw:
     options = BackendOptions(generation=gen, **backend_kw)
     samples = load_samples(data)  # a bad benchmark fails before the model loads
     check_output(out, resume=resume, overwrite=overwrite)
-    model = open_backend(options)
+    model = _load(options, threads)  # says so when it is the bundled demo model
     with _progress(f"eval {data.name}") as update:
         report = evaluate(
             model, samples, out_path=out, limit=limit, resume=resume, overwrite=overwrite,
@@ -113,7 +113,8 @@ def _run(data: Path, out: Path, *, limit, resume, overwrite, meteor, backend_kw:
 
 
 class _progress:
-    """A progress bar on stderr driven by ``update(done, total)``; silent under --quiet or no terminal."""
+    """A progress bar on stderr driven by ``update(done, total)``; plain lines when stderr is no
+    terminal; silent under --quiet."""
 
     def __init__(self, description: str) -> None:
         self.description = description
@@ -121,21 +122,34 @@ class _progress:
         self.task = None
 
     def __enter__(self):
+        self.lines, self.done = None, (0, None)
         if not state.quiet and console.is_terminal:
             from rich.progress import Progress
 
             self.bar = Progress(console=console, transient=True)
             self.bar.start()
             self.task = self.bar.add_task(self.description, total=None)
+        elif not state.quiet:  # a log: plain lines (see _progress)
+            from rich.markup import escape
+
+            from ._progress import LinePacer
+
+            self.lines = LinePacer(self.description, lambda line: console.print(escape(line), soft_wrap=True),
+                                   unit="samples")
         return self.update
 
     def update(self, done: int, total: int) -> None:
+        self.done = (done, total)
         if self.bar is not None:
             self.bar.update(self.task, completed=done, total=total)
+        if self.lines is not None:
+            self.lines.update(done, total)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
+        if self.lines is not None and exc_type is None:
+            self.lines.finish(*self.done)
 
 
 # ------------------------------------------------------------------------------------------ render

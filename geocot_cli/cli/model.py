@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._common import console, user_errors
-from ._options import BoxConventionOpt, Overwrite
+from ._options import Overwrite
 
 app = typer.Typer(help="Build and inspect models.", no_args_is_help=True)
 
@@ -21,7 +21,9 @@ def _arch(help: str, **kw):
 def tiny(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the model to.", show_default=False)],
     seed: Annotated[int, typer.Option(help="Random seed of the initial weights.")] = 0,
-    box_convention: BoxConventionOpt = "pixel",
+    box_convention: Annotated[str, typer.Option(
+        "--box-convention", help="How the model will write boxes (kept in its geocot.json): pixel, norm1000, norm100 "
+                                 "or norm1.")] = "pixel",
     image_size: Annotated[int, _arch("Side in pixels of the images the model sees.")] = 64,
     patch_size: Annotated[int, _arch("Vision patch side in pixels.")] = 8,
     merge_size: Annotated[int, _arch("Patches merged per side into one language-model token (1: none).")] = 2,

@@ -20,7 +20,7 @@ from ._common import run_many_scenes, run_scene_task
 from ._options import (
     ApiKeyEnv, BackendOpt, BandsOpt, BaseUrl, BatchSize, BoxConventionOpt, ClassesOpt, Concurrency, Device,
     Dtype, JournalOpt, JsonOpt, MaxNewTokens, MinValid, ModelOpt, NmsIou, Out, Overlap, OverlayOpt, Overwrite,
-    RepetitionPenalty, Resume, ScenePath, Strict, TileSize, TrustRemoteCode, parse_classes,
+    RepetitionPenalty, Resume, ScenePath, Strict, Threads, TileSize, TrustRemoteCode, parse_classes,
 )
 
 __all__ = ["SHARED", "SceneArgs", "ask", "caption", "classify", "count", "detect", "ground", "scene_command"]
@@ -49,8 +49,8 @@ SHARED: tuple[tuple[str, object, object], ...] = (
     ("api_key_env", ApiKeyEnv, "OPENAI_API_KEY"), ("concurrency", Concurrency, 4),
     ("box_convention", BoxConventionOpt, None), ("batch_size", BatchSize, 4), ("max_new_tokens", MaxNewTokens, 1024),
     ("repetition_penalty", RepetitionPenalty, None), ("device", Device, "auto"), ("dtype", Dtype, "auto"),
-    ("trust_remote_code", TrustRemoteCode, False), ("resume", Resume, False), ("journal", JournalOpt, None),
-    ("strict", Strict, False),
+    ("trust_remote_code", TrustRemoteCode, False), ("threads", Threads, None), ("resume", Resume, False),
+    ("journal", JournalOpt, None), ("strict", Strict, False),
 )
 
 
@@ -79,6 +79,7 @@ class SceneArgs:
     device: str = "auto"
     dtype: str = "auto"
     trust_remote_code: bool = False
+    threads: int | None = None
     resume: bool = False
     journal: Path | None = None
     strict: bool = False

@@ -2,9 +2,12 @@
 
 :func:`draw_overlay` reads the scene once, decimated so its long side is at most ``max_side``
 pixels (small scenes are enlarged with nearest-neighbour so a 64 px tile is still legible), draws
-each evidence box of the answer in a colour per class with its label, outlines the tiles the
-model failed on, and puts the question and the answer in a strip along the top. PNG or JPEG, by
-the extension; written to a temporary file and renamed, so a failed run leaves no half picture.
+each evidence box of the answer in a colour per class, outlines the tiles the model failed on, and
+puts the question, the answer and a legend (each class's colour and count) in a strip along the
+top. A box gets its label only where the label fits (:func:`place_labels`: beside the box, clear of
+every label already placed, largest boxes first), so a dense scene shows its boxes and its legend
+rather than a wall of overlapping text. PNG or JPEG, by the extension; written to a temporary
+file and renamed, so a failed run leaves no half picture.
 
 >>> check_overlay("out.png")
 PosixPath('out.png')
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..scene import Scene
     from ..tasks import SceneAnswer
 
-__all__ = ["OVERLAY_FORMATS", "check_overlay", "draw_overlay", "overlay_image"]
+__all__ = ["OVERLAY_FORMATS", "check_overlay", "draw_overlay", "overlay_image", "place_labels"]
 
 #: Extension -> PIL format.
 OVERLAY_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -78,12 +82,59 @@ def _clip(text: str, font, width: float, draw) -> str:
     return text + "..."
 
 
+Rect = tuple[float, float, float, float]
+
+
+def place_labels(boxes: Sequence[Rect], sizes: Sequence[tuple[float, float]], width: float, height: float
+                 ) -> list[Rect | None]:
+    """Where each box's label goes (``(x1, y1, x2, y2)`` of the label), or None where none fits.
+
+    A label of ``sizes[i]`` (w, h) is tried above the box's top-left corner, then below its
+    bottom-left corner; it must lie in the ``width`` x ``height`` picture and cover no other box
+    and no label placed before it (never its own box: it would hide the object). Boxes are served
+    largest first, so the objects easiest to see keep their names.
+
+    >>> place_labels([(10, 30, 50, 60), (12, 62, 52, 80)], [(30, 10), (30, 10)], 100, 100)  # no room above the 2nd
+    [(10.0, 20.0, 40.0, 30.0), (12.0, 80.0, 42.0, 90.0)]
+    >>> place_labels([(0, 10, 5, 15), (0, 10, 5, 15)], [(30, 10)] * 2, 40, 30)
+    [(0.0, 0.0, 30.0, 10.0), (0.0, 15.0, 30.0, 25.0)]
+    """
+    import numpy as np
+
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    order = np.argsort(-(b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), kind="stable")
+    placed = np.empty((len(b), 4))
+    n_placed = 0
+    out: list[Rect | None] = [None] * len(b)
+
+    def clear(rect: Rect, others: np.ndarray) -> bool:
+        return not bool(((rect[0] < others[:, 2]) & (others[:, 0] < rect[2])
+                         & (rect[1] < others[:, 3]) & (others[:, 1] < rect[3])).any())
+
+    for i in order.tolist():
+        x1, y1, x2, y2 = b[i]
+        w, h = sizes[i]
+        x = min(max(0.0, x1), max(0.0, width - w))
+        for y in (y1 - h, y2):
+            rect = (float(x), float(y), float(x + w), float(y + h))
+            if y < 0 or y + h > height or x + w > width:
+                continue
+            others = np.delete(b, i, axis=0)
+            if clear(rect, placed[:n_placed]) and clear(rect, others):
+                placed[n_placed] = rect
+                n_placed += 1
+                out[i] = rect
+                break
+    return out
+
+
 def overlay_image(answer: SceneAnswer, scene: Scene, *, max_side: int = 2048, min_side: int = 512,
                   show_tiles: bool = False):
     """The overlay as a PIL image (see the module docstring).
 
     ``show_tiles`` also outlines every tile of the run, thinly. Boxes are drawn from their scene
-    pixel boxes, so rotated or south-up rasters show the image as stored.
+    pixel boxes, so rotated or south-up rasters show the image as stored. ``image.info["labels"]``
+    is ``(labelled, drawn)``: how many boxes got their label.
     """
     from PIL import Image, ImageDraw
 
@@ -113,36 +164,64 @@ def overlay_image(answer: SceneAnswer, scene: Scene, *, max_side: int = 2048, mi
         draw.rectangle(rect, outline=(255, 0, 0) if t.error is not None else (200, 200, 200),
                        width=line if t.error is not None else 1)
 
-    colours = _colours([f.label or "object" for f in answer.evidence])
-    for f in answer.evidence:
-        label = f.label or "object"
-        colour = colours[label]
+    labels = [f.label or "object" for f in answer.evidence]
+    colours = _colours(labels)
+    rects = []
+    for f, label in zip(answer.evidence, labels):
         x1, y1, x2, y2 = f.scene_box
-        rect = [x1 * sx, y1 * sy, max(x1 * sx + 1, x2 * sx - 1), max(y1 * sy + 1, y2 * sy - 1)]
-        draw.rectangle(rect, outline=colour, width=line)
-        tx, ty = rect[0], rect[1]
-        box = draw.textbbox((0, 0), label, font=font)
-        tw, th = box[2] - box[0] + 4, box[3] - box[1] + 4
-        ty = ty - th if ty - th >= 0 else rect[3] + 1  # above the box, else below
-        tx = min(max(0, tx), max(0, picture.width - tw))
-        draw.rectangle([tx, ty, tx + tw, ty + th], fill=colour)
-        draw.text((tx + 2, ty + 2 - box[1]), label, fill=(0, 0, 0), font=font)
+        rect = (x1 * sx, y1 * sy, max(x1 * sx + 1, x2 * sx - 1), max(y1 * sy + 1, y2 * sy - 1))
+        draw.rectangle(rect, outline=colours[label], width=line)
+        rects.append(rect)
+    text_boxes = {label: draw.textbbox((0, 0), label, font=font) for label in colours}
+    sizes = [(text_boxes[lab][2] - text_boxes[lab][0] + 4, text_boxes[lab][3] - text_boxes[lab][1] + 4) for lab in labels]
+    spots = place_labels(rects, sizes, picture.width, picture.height)
+    for label, spot in zip(labels, spots):
+        if spot is not None:
+            draw.rectangle(spot, fill=colours[label])
+            draw.text((spot[0] + 2, spot[1] + 2 - text_boxes[label][1]), label, fill=(0, 0, 0), font=font)
+    shown = sum(spot is not None for spot in spots)
 
-    # the question and the answer, in a strip above the picture
+    # the question, the answer and a legend, in a strip above the picture
     lines = [f"Q: {answer.question}" if answer.question else f"Task: {answer.task}", f"A: {answer.answer}",
              f"{len(answer.evidence)} cited boxes, {answer.tiles_processed} of {answer.tiles_total} tiles"
-             + (f", {answer.tiles_failed} failed (red)" if answer.tiles_failed else "")]
+             + (f", {answer.tiles_failed} failed (red)" if answer.tiles_failed else "")
+             + (f"; {shown} labelled (others: colour legend)" if shown < len(labels) else "")]
     hb = draw.textbbox((0, 0), "Ag", font=header_font)
     lh = hb[3] - hb[1] + 6
-    strip = Image.new("RGB", (picture.width, lh * len(lines) + 8), (20, 20, 20))
+    counts = Counter(labels)
+    legend = _legend_rows(list(colours), counts, header_font, lh, picture.width - 12, draw)
+    strip = Image.new("RGB", (picture.width, lh * (len(lines) + len(legend)) + 8), (20, 20, 20))
     sdraw = ImageDraw.Draw(strip)
     for i, text in enumerate(lines):
         sdraw.text((6, 4 + i * lh - hb[1]), _clip(text, header_font, picture.width - 12, sdraw),
                    fill=(240, 240, 240), font=header_font)
+    for r, row in enumerate(legend):
+        y = 4 + (len(lines) + r) * lh
+        for x, label, text in row:
+            sdraw.rectangle([6 + x, y + 2, 6 + x + lh - 8, y + lh - 6], fill=colours[label])
+            sdraw.text((6 + x + lh - 4, y - hb[1]), text, fill=(240, 240, 240), font=header_font)
     out = Image.new("RGB", (picture.width, picture.height + strip.height))
+    out.info["labels"] = (shown, len(labels))  # boxes labelled, boxes drawn
     out.paste(strip, (0, 0))
     out.paste(picture, (0, strip.height))
     return out
+
+
+def _legend_rows(classes: list[str], counts: Counter, font, line_height: int, width: float, draw
+                 ) -> list[list[tuple[float, str, str]]]:
+    """The legend laid out in rows that fit ``width``: ``(x, class, text)`` per entry (a swatch
+    ``line_height`` wide, then ``class (count)``)."""
+    rows: list[list[tuple[float, str, str]]] = []
+    x = 0.0
+    for label in classes:
+        text = _clip(f"{label} ({counts[label]})", font, max(40.0, width - line_height), draw)
+        w = line_height + draw.textlength(text, font=font) + 16
+        if not rows or (x + w > width and rows[-1]):
+            rows.append([])
+            x = 0.0
+        rows[-1].append((x, label, text))
+        x += w
+    return rows
 
 
 def draw_overlay(path: str | os.PathLike[str], answer: SceneAnswer, scene: Scene, *, overwrite: bool = False,

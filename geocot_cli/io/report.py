@@ -9,7 +9,9 @@
 - and, in a GeoPackage, ``tiles`` (every tile's footprint with its answer, trace and audit) and,
   for an overview-strategy run, ``regions`` (where the overview saw something, with its trace).
 
-A GeoJSON file holds one layer: ``evidence``, or ``cells`` for classify.
+A GeoJSON file holds one layer: ``evidence``, or ``cells`` for classify. Every output carries the
+answer's provenance (:mod:`geocot_cli.io.provenance`): ``geocot`` in the JSON document and the
+GeoJSON file, a ``provenance`` table and layer metadata in a GeoPackage.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from typing import Any
 import numpy as np
 from shapely.geometry import mapping
 
+from ..pipeline import NOT_RUN
+
 
 __all__ = [
-    "answer_document", "answer_layers", "cells_frame", "check_output", "regions_frame", "tiles_frame",
+    "answer_document", "answer_layers", "cells_frame", "check_output", "check_output_crs", "regions_frame",
+    "tile_status", "tiles_frame",
     "write_answer", "write_answers",
 ]
 
@@ -32,10 +37,10 @@ def check_output(path: str | Path | None, *, overwrite: bool = False) -> Path | 
 
     >>> check_output(None) is None
     True
-    >>> check_output("out.shp")
+    >>> check_output("out.tif")
     Traceback (most recent call last):
     ...
-    geocot_cli.errors.OutputError: unknown output extension '.shp' in out.shp; use one of .gpkg, .geojson, .json
+    geocot_cli.errors.OutputError: unknown output extension '.tif' in out.tif; write .gpkg (GeoPackage, scene CRS, every layer) or .geojson (EPSG:4326, one layer)
     """
     if path is None:
         return None
@@ -43,6 +48,41 @@ def check_output(path: str | Path | None, *, overwrite: bool = False) -> Path | 
 
     check_target(Path(path), overwrite)
     return Path(path)
+
+
+def check_output_crs(path: str | Path | None, scene) -> None:
+    """Refuse, before any model time, an output the scene cannot fill: GeoJSON is always in
+    longitude/latitude (RFC 7946), so a scene without a CRS cannot be written to it."""
+    if path is None or scene.crs is not None:
+        return
+    from ..errors import OutputError
+    from .vector import EXTENSIONS
+
+    if EXTENSIONS.get(Path(path).suffix.lower()) == "GeoJSON":
+        raise OutputError(
+            f"{scene.path} has no CRS, and a GeoJSON file is in longitude/latitude (EPSG:4326): write a .gpkg "
+            f"(scene pixel coordinates) instead, or give the raster a CRS (gdal_edit.py -a_srs EPSG:XXXX {scene.path})"
+        )
+
+
+def tile_status(r) -> str:
+    """What happened to a tile: ``answered``, ``failed`` (the model raised), ``skipped`` (on purpose:
+    nodata, or not chosen by the overview; ``skipped`` says why) or ``not run`` (a stopped run never
+    reached it)."""
+    if r.error is not None:
+        return "failed"
+    if r.skipped == NOT_RUN:
+        return NOT_RUN
+    if r.skipped is not None:
+        return "skipped"
+    return "answered"
+
+
+def _problems(r) -> tuple[str, ...]:
+    """A tile's problems: its trace's, then what the audit found (boxes dropped without area, ...)."""
+    if r.audit is not None:
+        return tuple(r.audit.problems)
+    return tuple(r.trace.problems) if r.trace is not None else ()
 
 
 def _feature_dict(f) -> dict[str, Any]:
@@ -70,17 +110,17 @@ def answer_document(answer, scene) -> dict[str, Any]:
     """
     tiles = []
     for r in answer.tiles:
-        problems = r.audit.problems if r.audit is not None else (r.trace.problems if r.trace is not None else ())
         tiles.append(
             {
                 "id": r.tile.id,
                 "window": [int(r.tile.window.col_off), int(r.tile.window.row_off), int(r.tile.window.width), int(r.tile.window.height)],
-                "skipped": r.skipped,
+                "status": tile_status(r),
+                "skipped": None if r.skipped == NOT_RUN else r.skipped,
                 "error": r.error,
                 "answer": r.answer,
                 "n_evidence": len(r.features),
                 "consistent": None if r.audit is None else r.audit.consistent,
-                "problems": list(problems),
+                "problems": list(_problems(r)),
                 "trace": r.text,
             }
         )
@@ -99,7 +139,9 @@ def answer_document(answer, scene) -> dict[str, Any]:
         "tiles_total": answer.tiles_total,
         "tiles_processed": answer.tiles_processed,
         "tiles_skipped": answer.tiles_skipped,
+        "tiles_not_run": answer.tiles_not_run,
         "tiles": tiles,
+        "geocot": answer.provenance,
     }
     if answer.cells:
         doc["cells"] = [
@@ -124,15 +166,17 @@ def cells_frame(answer, scene):
     """The classification cells (tile cores) with class, answer, area and trace, as a GeoDataFrame."""
     import geopandas as gpd
 
-    unit = answer.value.get("unit", "") if isinstance(answer.value, dict) else ""
+    value = answer.value if isinstance(answer.value, dict) else {}
+    unit, method = value.get("unit", ""), value.get("area_method", "")
     rows = [
         {
             "tile_id": c.tile_id, "class": c.label, "answer": c.answer or "", "area": c.area, "area_unit": unit,
+            "area_method": method,
             "skipped": c.skipped or "", "error": c.error or "", "scene_answer": answer.answer, "trace": c.trace or "",
         }
         for c in answer.cells
     ]
-    columns = ["tile_id", "class", "answer", "area", "area_unit", "skipped", "error", "scene_answer", "trace"]
+    columns = ["tile_id", "class", "answer", "area", "area_unit", "area_method", "skipped", "error", "scene_answer", "trace"]
     geoms = gpd.GeoSeries([c.geometry for c in answer.cells], crs=scene.crs)
     frame = gpd.GeoDataFrame(rows, columns=columns, geometry=geoms, crs=scene.crs)
     frame.attrs["geometry_type"] = "Polygon"
@@ -173,16 +217,18 @@ def tiles_frame(answer, scene):
             {
                 "tile_id": r.tile.id,
                 "task": answer.task,
-                "skipped": r.skipped or "",
+                "status": tile_status(r),
+                "skipped": "" if r.skipped in (None, NOT_RUN) else r.skipped,
                 "error": r.error or "",
                 "answer": r.answer or "",
                 "consistent": "" if r.audit is None or r.audit.consistent is None else str(r.audit.consistent).lower(),
-                "problems": "; ".join(r.trace.problems) if r.trace is not None else "",
+                "problems": "; ".join(_problems(r)),
                 "n_evidence": len(r.features),
                 "trace": r.text or "",
             }
         )
-    columns = ["tile_id", "task", "skipped", "error", "answer", "consistent", "problems", "n_evidence", "trace"]
+    columns = ["tile_id", "task", "status", "skipped", "error", "answer", "consistent", "problems", "n_evidence",
+               "trace"]
     geoms = box_polygons(np.array(boxes, dtype=np.float64).reshape(-1, 4), scene.transform)  # all at once
     return gpd.GeoDataFrame(rows, columns=columns, geometry=gpd.GeoSeries(geoms, crs=scene.crs), crs=scene.crs)
 
@@ -211,7 +257,7 @@ def write_answer(path: str | Path, answer, scene, *, overwrite: bool = False) ->
     from .vector import write_layers
 
     layers = answer_layers(answer, scene, gpkg=Path(path).suffix.lower() == ".gpkg")
-    return write_layers(Path(path), layers, overwrite=overwrite)
+    return write_layers(Path(path), layers, overwrite=overwrite, provenance=answer.provenance)
 
 
 def write_answers(path: str | Path, answers, *, overwrite: bool = False) -> Path:
@@ -249,4 +295,15 @@ def write_answers(path: str | Path, answers, *, overwrite: bool = False) -> Path
             stem = Path(str(scene.path)).stem
             for name, frame in layers.items():
                 out[f"{name}_{stem}"] = frame
-    return write_layers(Path(path), out, overwrite=overwrite)
+    return write_layers(Path(path), out, overwrite=overwrite, provenance=_scenes_provenance(answers))
+
+
+def _scenes_provenance(answers) -> dict[str, Any] | None:
+    """One provenance for many scenes run alike: the first scene's, naming every scene."""
+    records = [a.provenance for a, _ in answers if a.provenance]
+    if not records:
+        return None
+    out = dict(records[0])
+    out["scene"] = None
+    out["scenes"] = [r.get("scene") for r in records]
+    return out

@@ -5,11 +5,16 @@ whose columns carry the model's words (label, claim, answer, full trace) next to
 :func:`write_layers` writes named frames, choosing the format by extension:
 
 - ``.gpkg``: GeoPackage through pyogrio, every layer in its frame's CRS (the scene CRS), all layers
-  in one file. A frame without a CRS is written too (coordinates are scene pixels).
-- ``.geojson`` / ``.json``: RFC 7946, reprojected to EPSG:4326 (lon, lat). GeoJSON holds one
-  layer, so only the ``evidence`` layer is written (the first layer when there is none named so);
-  the other layers are left out with a warning on the ``geocot`` logger. A frame without a CRS
-  cannot be placed on the globe and raises :class:`~geocot_cli.errors.OutputError`.
+  in one file, written as GeoPackage :data:`GPKG_VERSION` (GDAL 3.9+ writes 1.4 by default, which
+  GDAL 3.6-3.8 and the QGIS builds on them open with a warning). A frame without a CRS is written
+  too (coordinates are scene pixels). With ``provenance``, a ``provenance`` attribute table (one
+  ``key``/``value`` row per item) and the same items as GDAL metadata (``GEOCOT_*``) of the first
+  layer (see :mod:`geocot_cli.io.provenance` for why both).
+- ``.geojson`` (``.json`` is taken as the same): RFC 7946, reprojected to EPSG:4326 (lon, lat).
+  GeoJSON holds one layer, so only the ``evidence`` layer is written (the first layer when there
+  is none named so); the other layers are left out with a warning on the ``geocot`` logger. A frame
+  without a CRS cannot be placed on the globe and raises :class:`~geocot_cli.errors.OutputError`.
+  With ``provenance``, the collection has a ``geocot`` member holding it.
 
 Writing is atomic: the file is built in a hidden temporary folder next to the output and moved into
 place with :func:`os.replace`; on any failure the temporary folder is removed and an existing
@@ -27,6 +32,7 @@ Heavy imports (geopandas, pyogrio, pyproj) happen inside the functions.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -45,7 +51,7 @@ if TYPE_CHECKING:
 
     from ..georef import Feature
 
-__all__ = ["COLUMNS", "EXTENSIONS", "check_target", "features_to_frame", "write_layers"]
+__all__ = ["COLUMNS", "EXTENSIONS", "GPKG_VERSION", "check_target", "features_to_frame", "write_layers"]
 
 log = logging.getLogger("geocot")
 
@@ -55,8 +61,14 @@ COLUMNS: tuple[str, ...] = (
     "merged_from", "n_merged", "x1", "y1", "x2", "y2",
 )
 
-#: Output extensions and the GDAL driver each one selects.
+#: Output extensions and the GDAL driver each one selects (``.json`` is GeoJSON too).
 EXTENSIONS: dict[str, str] = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
+
+#: The GeoPackage version written: read without a warning by GDAL 2.2+ (1.4 warns before GDAL 3.9).
+GPKG_VERSION = "1.2"
+
+#: Name of the GeoPackage table holding the provenance of the output.
+PROVENANCE_LAYER = "provenance"
 
 _TEXT = ("label", "claim", "tile_id", "task", "answer", "trace", "merged_from")
 _FLOAT = ("score", "edge_margin", "x1", "y1", "x2", "y2")
@@ -137,9 +149,10 @@ def check_target(path: Path, overwrite: bool) -> str:
     """The driver for ``path``, or an OutputError saying why it cannot be written."""
     ext = path.suffix.lower()
     if ext not in EXTENSIONS:
+        hint = f"; convert afterwards if needed: ogr2ogr {path} {path.with_suffix('.gpkg')}" if ext == ".shp" else ""
         raise OutputError(
-            f"unknown output extension {ext or '(none)'!r} in {path}; use one of "
-            + ", ".join(EXTENSIONS)
+            f"unknown output extension {ext or '(none)'!r} in {path}; write .gpkg (GeoPackage, scene CRS, "
+            f"every layer) or .geojson (EPSG:4326, one layer){hint}"
         )
     check_writable(path, overwrite)
     return EXTENSIONS[ext]
@@ -188,6 +201,7 @@ def write_layers(
     layers: Mapping[str, geopandas.GeoDataFrame],
     *,
     overwrite: bool = False,
+    provenance: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write named GeoDataFrames to ``path`` (``.gpkg``, ``.geojson`` or ``.json``) atomically.
 
@@ -196,6 +210,7 @@ def write_layers(
     without ``overwrite``, an unknown extension, a missing or read-only folder, a GeoJSON of a
     frame without a CRS, or a write that fails.
     """
+    import geopandas as gpd
     import pyogrio
     import pyogrio.errors
 
@@ -216,20 +231,42 @@ def write_layers(
             log.warning("GeoJSON holds one layer: wrote %r, left out %s", name, ", ".join(skipped))
         wgs84 = frame.to_crs("EPSG:4326")
         wgs84.attrs = dict(frame.attrs)
-        plan.append((name, wgs84, {"RFC7946": "YES"}))
+        options = {"RFC7946": "YES"}
+        if provenance is not None:  # a foreign member of the FeatureCollection (GDAL 2.1+)
+            options["NATIVE_DATA"] = json.dumps({"geocot": provenance}, ensure_ascii=False, default=str)
+            options["NATIVE_MEDIA_TYPE"] = "application/vnd.geo+json"
+        plan.append((name, wgs84, options))
     else:
         plan = [(name, frame, {}) for name, frame in layers.items()]
+    metadata = None
+    if provenance is not None and driver == "GPKG":
+        from .provenance import flatten
+
+        items = flatten(provenance)
+        metadata = {f"GEOCOT_{k.upper().replace('.', '_')}": _clean(v) for k, v in items}
+        import pandas as pd
+
+        table = pd.DataFrame({"key": [k for k, _ in items], "value": [_clean(v) for _, v in items]},
+                             dtype=object)
+        plan.append((PROVENANCE_LAYER, table, {}))
 
     workdir = None
     try:
         workdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
         target = workdir / path.name
-        for name, frame, options in plan:
+        for i, (name, frame, options) in enumerate(plan):
+            spatial = isinstance(frame, gpd.GeoDataFrame)
+            extra: dict[str, Any] = {}
+            if driver == "GPKG" and i == 0:
+                extra["dataset_options"] = {"VERSION": GPKG_VERSION}
+            if metadata is not None and i == 0:
+                extra["layer_metadata"] = metadata
             with warnings.catch_warnings():  # a frame without CRS is written on purpose (pixels)
                 warnings.filterwarnings("ignore", message="'crs' was not provided")
                 pyogrio.write_dataframe(
-                    _prepared(frame), target, layer=name, driver=driver,
-                    geometry_type=_geometry_type(frame), layer_options=options or None,
+                    _prepared(frame) if spatial else frame, target, layer=name, driver=driver,
+                    geometry_type=_geometry_type(frame) if spatial else None, layer_options=options or None,
+                    **extra,
                 )
         os.replace(target, path)
     except (OSError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:

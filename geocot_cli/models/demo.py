@@ -6,10 +6,29 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["DEMO_MODEL_DIR", "default_model", "resolve_model"]
+__all__ = ["DEMO_MODEL_DIR", "DEMO_NOTE", "default_model", "is_demo_model", "resolve_model"]
 
 #: Where the package keeps its bundled demo model (a folder saved with ``save_pretrained``).
 DEMO_MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "demo-model"
+
+#: Said on stderr whenever the bundled demo model answers.
+DEMO_NOTE = (
+    "running the bundled demo model: a 1.2M-parameter model trained on synthetic 64 px scenes, there to "
+    "show the workflow; its answers on real imagery mean nothing. Pass a real model with --model "
+    "(a folder or hub id, e.g. --model minglanga/RSThinker)"
+)
+
+
+def is_demo_model(path) -> bool:
+    """True when ``path`` is the bundled demo model's folder.
+
+    >>> is_demo_model(DEMO_MODEL_DIR), is_demo_model("minglanga/RSThinker")
+    (True, False)
+    """
+    try:
+        return Path(path).expanduser().resolve() == DEMO_MODEL_DIR
+    except (OSError, RuntimeError, TypeError):
+        return False
 
 
 def default_model() -> str:
